@@ -1,0 +1,34 @@
+# Tributary. `make run` starts the embedded default, `make test` runs every test
+# (installing what the tests need first).
+GO        ?= go
+BIN       := bin/tributary
+E2E_FLAGS ?= -p 1 -count=1 -timeout 15m
+
+.PHONY: build run test unit e2e bench tools setup clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tributary
+
+run: build
+	./$(BIN) broker --listen 127.0.0.1:9092 --data-dir ./data
+
+setup:
+	./scripts/setup.sh
+
+tools: setup
+
+# Unit tests with -race; then e2e packages one at a time against the binary
+# built once here (TRIBUTARY_BIN).
+test: tools build unit e2e
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e)
+
+e2e: build
+	TRIBUTARY_BIN=$(CURDIR)/$(BIN) $(GO) test $(E2E_FLAGS) ./e2e/...
+
+bench: build
+	./$(BIN) bench compare
+
+clean:
+	rm -rf bin data

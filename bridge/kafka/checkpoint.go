@@ -1,0 +1,283 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/tributary/tributary/mirror"
+)
+
+// checkpointVersion is the "v" of checkpoint values this package writes
+// and reads.
+const checkpointVersion = 1
+
+type checkpointJSON struct {
+	V         int                `json:"v"`
+	Flow      string             `json:"flow"`
+	Time      time.Time          `json:"time"`
+	Positions []checkpointOffset `json:"positions"`
+}
+
+type checkpointOffset struct {
+	Cluster   string `json:"cluster"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// encodeCheckpoint returns cp's record value (see the package doc).
+func encodeCheckpoint(cp *mirror.Checkpoint) ([]byte, error) {
+	j := checkpointJSON{V: checkpointVersion, Flow: cp.Flow, Time: cp.Time.UTC(),
+		Positions: make([]checkpointOffset, 0, len(cp.Positions))}
+	for sp, off := range cp.Positions {
+		j.Positions = append(j.Positions, checkpointOffset{sp.Cluster, sp.Topic, sp.Partition, off})
+	}
+	sort.Slice(j.Positions, func(a, b int) bool {
+		pa, pb := j.Positions[a], j.Positions[b]
+		if pa.Cluster != pb.Cluster {
+			return pa.Cluster < pb.Cluster
+		}
+		if pa.Topic != pb.Topic {
+			return pa.Topic < pb.Topic
+		}
+		return pa.Partition < pb.Partition
+	})
+	return json.Marshal(j)
+}
+
+func decodeCheckpoint(b []byte) (*mirror.Checkpoint, error) {
+	var j checkpointJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, err
+	}
+	if j.V != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint version %d, want %d", j.V, checkpointVersion)
+	}
+	cp := &mirror.Checkpoint{Flow: j.Flow, Time: j.Time, Positions: make(map[mirror.SourcePartition]int64, len(j.Positions))}
+	for _, p := range j.Positions {
+		cp.Positions[mirror.SourcePartition{Cluster: p.Cluster, Topic: p.Topic, Partition: p.Partition}] = p.Offset
+	}
+	return cp, nil
+}
+
+// checkpointPartition is the partition of flow's checkpoints: FNV-1a
+// (32-bit) of the flow ID, unsigned, modulo the partition count.
+func checkpointPartition(flow string, partitions int32) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(flow))
+	return int32(h.Sum32() % uint32(partitions))
+}
+
+// checkpointPartitions makes sure the checkpoint topic exists and returns
+// its partition count.
+func (s *Sink) checkpointPartitions(ctx context.Context) (int32, error) {
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	if s.ckParts > 0 {
+		return s.ckParts, nil
+	}
+	topic := s.opts.CheckpointTopic
+	n, err := s.partitionCount(ctx, topic)
+	if err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return 0, err
+	}
+	if err != nil {
+		if err := s.createCheckpointTopic(ctx); err != nil {
+			return 0, err
+		}
+		if n, err = s.partitionCount(ctx, topic); err != nil {
+			return 0, err
+		}
+	}
+	s.ckParts = n
+	return n, nil
+}
+
+// partitionCount returns topic's partition count from fresh metadata;
+// sarama.ErrUnknownTopicOrPartition (wrapped) if it does not exist.
+func (s *Sink) partitionCount(ctx context.Context, topic string) (int32, error) {
+	var parts []int32
+	err := s.c.call(ctx, func() error {
+		if err := s.c.cl.RefreshMetadata(topic); err != nil {
+			return err
+		}
+		var err error
+		parts, err = s.c.cl.Partitions(topic)
+		return err
+	})
+	if err != nil {
+		return 0, s.c.errorf(err, "partitions of %s", topic)
+	}
+	if len(parts) == 0 {
+		return 0, s.c.errorf(sarama.ErrUnknownTopicOrPartition, "partitions of %s", topic)
+	}
+	return int32(len(parts)), nil
+}
+
+func (s *Sink) createCheckpointTopic(ctx context.Context) error {
+	topic := s.opts.CheckpointTopic
+	compact, del, forever := "compact", "delete", "-1"
+	create := func(configs map[string]*string) error {
+		return s.c.call(ctx, func() error {
+			return s.c.admin.CreateTopic(topic, &sarama.TopicDetail{
+				NumPartitions: s.opts.CheckpointPartitions, ReplicationFactor: -1, ConfigEntries: configs,
+			}, false)
+		})
+	}
+	err := create(map[string]*string{"cleanup.policy": &compact})
+	if errors.Is(err, sarama.ErrInvalidConfig) || errors.Is(err, sarama.ErrPolicyViolation) {
+		s.log.Info("cluster refuses a compacted checkpoint topic; creating it with cleanup.policy=delete and retention.ms=-1",
+			"topic", topic, "err", err)
+		err = create(map[string]*string{"cleanup.policy": &del, "retention.ms": &forever})
+	}
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return s.c.errorf(err, "create checkpoint topic %s", topic)
+	}
+	if err == nil {
+		s.log.Info("created checkpoint topic", "topic", topic, "partitions", s.opts.CheckpointPartitions)
+	}
+	return nil
+}
+
+// LoadCheckpoint returns flow's latest checkpoint, or nil if it has none.
+// It reads the flow's checkpoint partition backwards from its end (last
+// stable offset) in windows that double in size, and stops at the first
+// window holding a record keyed by the flow ID.
+func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpoint, error) {
+	n, err := s.checkpointPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tp := mirror.TopicPartition{Topic: s.opts.CheckpointTopic, Partition: checkpointPartition(flow, n)}
+	start, err := s.c.listOffsets(ctx, []mirror.TopicPartition{tp}, -2)
+	if err != nil {
+		return nil, err
+	}
+	end, err := s.c.listOffsets(ctx, []mirror.TopicPartition{tp}, -1)
+	if err != nil {
+		return nil, err
+	}
+	key := []byte(flow)
+	lo, hi := start[tp], end[tp]
+	for window := int64(s.opts.CheckpointWindow); hi > lo; window *= 2 {
+		from := max(hi-window, lo)
+		val, err := s.lastWithKey(ctx, tp, key, from, hi)
+		if err != nil {
+			return nil, err
+		}
+		if val != nil {
+			cp, err := decodeCheckpoint(val)
+			if err != nil {
+				return nil, s.c.errorf(err, "decode checkpoint of flow %s in %s", flow, tp)
+			}
+			return cp, nil
+		}
+		hi = from
+	}
+	return nil, nil
+}
+
+// lastWithKey returns the value of the last committed record in [from, to)
+// of tp whose key is key, or nil. It fetches directly from the leader,
+// read_committed: records of aborted transactions and control batches are
+// skipped.
+func (s *Sink) lastWithKey(ctx context.Context, tp mirror.TopicPartition, key []byte, from, to int64) ([]byte, error) {
+	var found []byte
+	maxBytes := int32(1 << 20)
+	for off := from; off < to; {
+		var resp *sarama.FetchResponse
+		err := s.c.call(ctx, func() error {
+			leader, err := s.c.cl.Leader(tp.Topic, tp.Partition)
+			if err != nil {
+				return err
+			}
+			req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 0, MinBytes: 1, MaxBytes: maxBytes, Isolation: sarama.ReadCommitted}
+			req.AddBlock(tp.Topic, tp.Partition, off, maxBytes, -1)
+			resp, err = leader.Fetch(req)
+			return err
+		})
+		if err != nil {
+			return nil, s.c.errorf(err, "fetch %s at %d", tp, off)
+		}
+		blk := resp.GetBlock(tp.Topic, tp.Partition)
+		if blk == nil {
+			return nil, s.c.errorf(sarama.ErrIncompleteResponse, "fetch %s at %d", tp, off)
+		}
+		if !errors.Is(blk.Err, sarama.ErrNoError) {
+			return nil, s.c.errorf(blk.Err, "fetch %s at %d", tp, off)
+		}
+		next, val, partial := scanBatches(blk, key, off, to)
+		if val != nil {
+			found = val
+		}
+		if next == off {
+			if !partial || maxBytes >= 64<<20 {
+				break // nothing more below the last stable offset
+			}
+			maxBytes *= 4 // one batch larger than we asked for
+			continue
+		}
+		off = next
+	}
+	return found, nil
+}
+
+// scanBatches walks a fetched block's record batches in order and returns
+// the offset after the last complete batch, the value of the last
+// committed record keyed key with an offset in [from, to), and whether an
+// incomplete trailing batch was cut off.
+func scanBatches(blk *sarama.FetchResponseBlock, key []byte, from, to int64) (next int64, val []byte, partial bool) {
+	next = from
+	aborted := make([]*sarama.AbortedTransaction, len(blk.AbortedTransactions))
+	copy(aborted, blk.AbortedTransactions)
+	sort.Slice(aborted, func(i, j int) bool { return aborted[i].FirstOffset < aborted[j].FirstOffset })
+	open := make(map[int64]bool) // producer IDs inside an aborted transaction
+	for _, rs := range blk.RecordsSet {
+		b := rs.RecordBatch
+		if b == nil {
+			continue // pre-0.11 message sets are never written by a Sink
+		}
+		if b.PartialTrailingRecord {
+			partial = true
+			break
+		}
+		last := b.FirstOffset + int64(b.LastOffsetDelta)
+		for len(aborted) > 0 && aborted[0].FirstOffset <= last {
+			open[aborted[0].ProducerID] = true
+			aborted = aborted[1:]
+		}
+		if last >= next {
+			next = last + 1
+		}
+		if b.Control {
+			if len(b.Records) > 0 && isAbortMarker(b.Records[0].Key) {
+				delete(open, b.ProducerID)
+			}
+			continue
+		}
+		if b.IsTransactional && open[b.ProducerID] {
+			continue
+		}
+		for _, r := range b.Records {
+			o := b.FirstOffset + r.OffsetDelta
+			if o >= from && o < to && r.Value != nil && bytes.Equal(r.Key, key) {
+				val = r.Value
+			}
+		}
+	}
+	return next, val, partial
+}
+
+// isAbortMarker reports whether a control record key is an ABORT marker
+// (version int16, type int16: 0 abort, 1 commit).
+func isAbortMarker(key []byte) bool {
+	return len(key) >= 4 && key[2] == 0 && key[3] == 0
+}

@@ -1,0 +1,60 @@
+// Package kafka connects the mirror pipeline to any cluster that speaks the
+// Apache Kafka wire protocol — Tributary's own brokers, Apache Kafka, and
+// franz-go's kfake — through the sarama client library.
+//
+// It owns two endpoints:
+//
+//   - Source (NewSource) implements mirror.Source. It reads with plain
+//     sarama partition consumers, never a consumer group, so correctness
+//     never depends on rebalances. It reads read_committed: records of
+//     aborted transactions and transaction control batches are skipped, so
+//     the offsets it hands over may have gaps. Keys, values and header
+//     values keep the difference between null (nil) and empty; timestamps
+//     are the records' own (CreateTime). A Consumer's Poll merges every
+//     partition it reads, keeps per-partition order, and returns whatever is
+//     ready (up to Config.PollMaxRecords) without waiting once something is.
+//
+//   - Sink (NewSink) implements mirror.Sink with sarama's idempotent
+//     producer (acks=all, one in-flight request per broker, explicit
+//     partitions chosen by the flow). Write returns nil only after every
+//     record of the batch and then the batch's checkpoint were acknowledged.
+//     After any failed or cancelled Write the producer is discarded and the
+//     next Write starts a fresh one, because an idempotent producer that saw
+//     an error may have lost its sequence state.
+//
+// # Checkpoints
+//
+// A Sink keeps flow checkpoints in an internal topic of its target cluster,
+// SinkOptions.CheckpointTopic (default DefaultCheckpointTopic), which it
+// creates when missing with cleanup.policy=compact. A cluster that refuses
+// compaction (Tributary's broker, until it implements log compaction) gets
+// cleanup.policy=delete with retention.ms=-1 instead, logged at info level.
+//
+// A checkpoint record's key is the flow ID (UTF-8). Its partition is the
+// 32-bit FNV-1a hash of the flow ID, taken as unsigned, modulo the topic's
+// partition count, set explicitly on produce, so every checkpoint of a flow
+// lands in one partition. Its value is JSON, version 1:
+//
+//	{"v":1,"flow":"orders/central","time":"2026-11-21T23:51:02.123456789Z",
+//	 "positions":[{"cluster":"east","topic":"orders","partition":0,"offset":42}]}
+//
+// where each position is the offset of the next record to read from that
+// source partition (positions sorted by cluster, topic, partition). A reader
+// refuses any other "v". LoadCheckpoint reads the flow's partition backwards
+// from its end in growing windows (DefaultCheckpointWindow records, then
+// twice as many before that, and so on) and returns the latest record with
+// the flow's key, so it rarely reads the whole partition.
+//
+// # Errors and logs
+//
+// Every error names the job file's cluster name (Config.Name) and what was
+// being done. A record refused for its size — by the target (MESSAGE_TOO_LARGE)
+// or by the producer's own limit (SinkOptions.MaxBatchBytes) — is reported
+// wrapping mirror.ErrRecordTooLarge with its topic, partition and size.
+// Log lines use the keys "cluster", "topic", "partition", "flow" and "err".
+// Credentials, once the security block exists, are never logged.
+//
+// Calls into sarama do not take a context; where a method takes one, it
+// stops waiting when the context ends, and the abandoned sarama call ends
+// within sarama's network timeouts or at Close, which waits for it.
+package kafka

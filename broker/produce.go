@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/broker/storage"
+)
+
+// Record-batch attribute bits.
+const (
+	attrTransactional = 1 << 4
+	attrControl       = 1 << 5
+)
+
+// Produce: v3–v12 (record batch v2 only; v0–v2 carried the old message
+// formats).
+//
+// acks 0, 1 and -1 are accepted (any other value gets INVALID_REQUIRED_ACKS);
+// on one node 1 and -1 are the same. Each partition's records are split into
+// batches, each checked (CRC-32C, size against max.message.bytes, sequence
+// numbers of idempotent producers) and appended by broker/storage. Errors are
+// per partition: UNKNOWN_TOPIC_OR_PARTITION, CORRUPT_MESSAGE,
+// MESSAGE_TOO_LARGE, UNSUPPORTED_FOR_MESSAGE_FORMAT, OUT_OF_ORDER_SEQUENCE_NUMBER,
+// INVALID_PRODUCER_EPOCH, INVALID_TOPIC_EXCEPTION for internal topics. A
+// retried batch among its producer's last five is answered with its original
+// offset and no error. Transactional batches get INVALID_TXN_STATE until
+// transactions are built. With acks=0 nothing is answered; an error then
+// closes the connection so the client notices, as Kafka does.
+func (b *Broker) handleProduce(c *conn, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.ProduceRequest)
+	resp := kmsg.NewPtrProduceResponse()
+	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
+	failed := ""
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case badAcks:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case req.TransactionID != nil:
+				sp.ErrorCode = kerr.InvalidTxnState.Code
+			default:
+				b.producePartition(c, rt.Topic, rp.Partition, rp.Records, &sp)
+			}
+			if sp.ErrorCode != 0 && failed == "" {
+				failed = fmt.Sprintf("%s-%d: %s", rt.Topic, rp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		if failed != "" {
+			return nil, errCloseConn{"acks=0 produce failed: " + failed}
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+func (b *Broker) producePartition(c *conn, topic string, index int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+	p := b.topics.partition(topic, index)
+	if p == nil {
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return
+	}
+	if p.topic.internal {
+		sp.ErrorCode = kerr.InvalidTopicException.Code
+		return
+	}
+	batches, err := storage.SplitBatches(records)
+	if err == nil && len(batches) == 0 {
+		err = fmt.Errorf("%w: no record batch", storage.ErrCorruptMessage)
+	}
+	if err != nil {
+		sp.ErrorCode = logErrorCode(err)
+		c.log.Warn("produce rejected", "topic", topic, "partition", index, "err", err)
+		return
+	}
+	epoch := p.log.LeaderEpoch()
+	for i, batch := range batches {
+		h, err := storage.ParseBatchHeader(batch)
+		if err == nil {
+			switch {
+			case h.Attributes&attrControl != 0:
+				err = fmt.Errorf("%w: control batches are written by the coordinator only", storage.ErrInvalidRecord)
+			case h.Attributes&attrTransactional != 0:
+				sp.ErrorCode = kerr.InvalidTxnState.Code
+				c.log.Warn("transactional produce rejected: transactions are not supported yet", "topic", topic, "partition", index, "producer_id", h.ProducerID)
+				return
+			}
+		}
+		var res storage.AppendResult
+		if err == nil {
+			res, err = p.log.Append(batch, storage.OriginClient, epoch)
+		}
+		if err != nil {
+			sp.ErrorCode = logErrorCode(err)
+			if sp.ErrorCode == kerr.CorruptMessage.Code || sp.ErrorCode == kerr.KafkaStorageError.Code || sp.ErrorCode == kerr.MessageTooLarge.Code {
+				c.log.Warn("produce rejected", "topic", topic, "partition", index, "err", err)
+			}
+			return
+		}
+		if i == 0 {
+			sp.BaseOffset = res.BaseOffset
+			sp.LogAppendTime = res.LogAppendTime
+		}
+		sp.LogStartOffset = res.LogStartOffset
+	}
+}
