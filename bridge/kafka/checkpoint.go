@@ -93,8 +93,19 @@ func (s *Sink) checkpointPartitions(ctx context.Context) (int32, error) {
 		if err := s.createCheckpointTopic(ctx); err != nil {
 			return 0, err
 		}
-		if n, err = s.partitionCount(ctx, topic); err != nil {
-			return 0, err
+		// A new topic may take a moment to show in every broker's metadata.
+		for attempt := 0; ; attempt++ {
+			if n, err = s.partitionCount(ctx, topic); err == nil {
+				break
+			}
+			if attempt == 50 {
+				return 0, err
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return 0, s.c.errorf(ctx.Err(), "wait for checkpoint topic %s", topic)
+			}
 		}
 	}
 	s.ckParts = n
@@ -104,22 +115,22 @@ func (s *Sink) checkpointPartitions(ctx context.Context) (int32, error) {
 // partitionCount returns topic's partition count from fresh metadata;
 // sarama.ErrUnknownTopicOrPartition (wrapped) if it does not exist.
 func (s *Sink) partitionCount(ctx context.Context, topic string) (int32, error) {
-	var parts []int32
-	err := s.c.call(ctx, func() error {
-		if err := s.c.cl.RefreshMetadata(topic); err != nil {
-			return err
-		}
-		var err error
-		parts, err = s.c.cl.Partitions(topic)
-		return err
-	})
+	resp, err := s.c.metadata(ctx, topic)
 	if err != nil {
-		return 0, s.c.errorf(err, "partitions of %s", topic)
+		return 0, err
 	}
-	if len(parts) == 0 {
-		return 0, s.c.errorf(sarama.ErrUnknownTopicOrPartition, "partitions of %s", topic)
+	for _, t := range resp.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if !errors.Is(t.Err, sarama.ErrNoError) {
+			return 0, s.c.errorf(t.Err, "partitions of %s", topic)
+		}
+		if len(t.Partitions) > 0 {
+			return int32(len(t.Partitions)), nil
+		}
 	}
-	return int32(len(parts)), nil
+	return 0, s.c.errorf(sarama.ErrUnknownTopicOrPartition, "partitions of %s", topic)
 }
 
 func (s *Sink) createCheckpointTopic(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 // cluster, and the calls made through it.
 type cluster struct {
 	cfg   Config
+	log   *slog.Logger // with the "cluster" key
 	conf  *sarama.Config
 	admin sarama.ClusterAdmin // owns client
 	cl    sarama.Client
@@ -48,7 +50,7 @@ func newCluster(cfg Config) (*cluster, error) {
 		cl.Close()
 		return nil, fmt.Errorf("cluster %s: admin client: %w", cfg.Name, err)
 	}
-	return &cluster{cfg: cfg, conf: conf, admin: admin, cl: cl, configs: make(map[string]cachedConfigs)}, nil
+	return &cluster{cfg: cfg, log: cfg.Logger.With("cluster", cfg.Name), conf: conf, admin: admin, cl: cl, configs: make(map[string]cachedConfigs)}, nil
 }
 
 // errorf wraps err with the cluster's name and what was being done.
@@ -101,8 +103,9 @@ func (c *cluster) close() error {
 	return nil
 }
 
-// metadata asks one broker for the metadata of every topic.
-func (c *cluster) metadata(ctx context.Context) (*sarama.MetadataResponse, error) {
+// metadata asks one broker for the metadata of topics, or of every topic
+// if none are named. It never creates topics.
+func (c *cluster) metadata(ctx context.Context, topics ...string) (*sarama.MetadataResponse, error) {
 	var resp *sarama.MetadataResponse
 	err := c.call(ctx, func() error {
 		b := c.cl.LeastLoadedBroker()
@@ -113,7 +116,9 @@ func (c *cluster) metadata(ctx context.Context) (*sarama.MetadataResponse, error
 			return err
 		}
 		var err error
-		resp, err = b.GetMetadata(sarama.NewMetadataRequest(c.conf.Version, nil))
+		req := sarama.NewMetadataRequest(c.conf.Version, topics)
+		req.AllowAutoTopicCreation = false
+		resp, err = b.GetMetadata(req)
 		if err != nil {
 			_ = b.Close() // the client reopens it
 		}

@@ -96,7 +96,6 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	c.Logger = c.Logger.With("cluster", c.Name)
 	_, err := c.kafkaVersion()
 	return err
 }
@@ -119,6 +118,9 @@ func (c *Config) saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
 	sc.Version, _ = c.kafkaVersion() // checked by fill
+	// Never create topics by asking for their metadata: the flow creates
+	// target topics itself, with the right partition count and configs.
+	sc.Metadata.AllowAutoTopicCreation = false
 
 	// Consumer: read_committed, errors reported to us, large channels so
 	// that a partition keeps fetching while the flow works.

@@ -38,7 +38,7 @@ var _ mirror.Consumer = (*consumer)(nil)
 // partition does not starve the others within a Poll.
 const forwardMaxRecords = 2048
 
-func newConsumer(cfg Config, from map[mirror.TopicPartition]int64) (*consumer, error) {
+func newConsumer(cfg Config, log *slog.Logger, from map[mirror.TopicPartition]int64) (*consumer, error) {
 	client, err := sarama.NewClient(cfg.Bootstrap, cfg.saramaConfig())
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: consume: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
@@ -50,7 +50,7 @@ func newConsumer(cfg Config, from map[mirror.TopicPartition]int64) (*consumer, e
 	}
 	c := &consumer{
 		cfg:     cfg,
-		log:     cfg.Logger,
+		log:     log,
 		client:  client,
 		sc:      sc,
 		batches: make(chan []mirror.Record, len(from)+1),

@@ -89,7 +89,7 @@ func NewSink(cfg Config, opts SinkOptions) (*Sink, error) {
 		c.close()
 		return nil, fmt.Errorf("cluster %s: producer client: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
 	}
-	return &Sink{c: c, opts: opts, log: cfg.Logger, prodClient: pc}, nil
+	return &Sink{c: c, opts: opts, log: c.log, prodClient: pc}, nil
 }
 
 // ClusterID returns the cluster ID from Metadata (v2+), "" if none.

@@ -88,7 +88,7 @@ func (s *Source) Consume(ctx context.Context, from map[mirror.TopicPartition]int
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return newConsumer(s.c.cfg, from)
+	return newConsumer(s.c.cfg, s.c.log, from)
 }
 
 // Close releases the Source's client. Consumers it started stay usable

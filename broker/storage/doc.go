@@ -118,12 +118,16 @@
 //	24  8  last stable offset when the marker was appended (int64)
 //	32  4  CRC-32C (uint32) of bytes 0..32
 //
-// An entry belongs to the segment holding its abort marker. Readers stop at
-// the first entry whose CRC does not match. The file is optional: it exists
-// only if the segment holds an abort marker (writing entries comes with
-// read_committed fetches; this version does not write any). Recovery drops
-// entries whose marker is at or past the recovered log end offset; retention
-// deletes the file with its segment.
+// An entry is appended when an abort marker (a control batch whose first
+// record key is version int16, type int16 = 0) ends an open transaction, to
+// the file of the segment holding the marker; the last stable offset is
+// min(first offset of the other open transactions, marker offset + 1). The
+// file exists only once its segment holds such a marker. Readers stop at the
+// first entry whose CRC does not match and cut the file there. Recovery drops
+// the entries whose marker is at or after the offset it replays producer
+// state from (the snapshot's) and recreates them during the replay, so they
+// match the recovered log; retention deletes the file with its segment.
+// Log.AbortedTransactions serves them to read_committed fetches.
 //
 // # Producer state snapshot (.snapshot)
 //

@@ -85,6 +85,7 @@ type Log struct {
 	// syncMu serializes Sync so fsyncs run outside mu.
 	syncMu sync.Mutex
 
+	// mu guards the fields below (and the mutable fields of segments).
 	mu            sync.RWMutex
 	cfg           Config
 	segs          []*segment // by base offset; the last is active
@@ -134,10 +135,17 @@ func Open(fsys FS, dir string, cfg Config, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Append validates one v2 record batch, assigns it offsets and appends it.
-// It rewrites the batch in place: base offset, partition leader epoch and,
-// with LogAppendTime, attributes, timestamps and CRC. A retried idempotent
-// batch is not appended again (AppendResult.Duplicate).
+// Append validates exactly one v2 record batch, assigns it offsets and
+// appends it. It rewrites the batch in place: base offset, partition leader
+// epoch (leaderEpoch, which also feeds the epoch cache when it is the highest
+// seen) and, with LogAppendTime, attributes, timestamps and CRC.
+//
+// Errors: ErrCorruptMessage (length or CRC), ErrUnsupportedMagic,
+// ErrInvalidRecord, ErrMessageTooLarge, ErrOutOfOrderSequence,
+// ErrInvalidProducerEpoch, ErrClosed, or an I/O error. A retried idempotent
+// batch is not appended again (AppendResult.Duplicate, original offsets).
+// With FsyncAlways it returns once the batch is fsynced (concurrent appends
+// share one fsync) and the high watermark covers it.
 func (l *Log) Append(batch []byte, origin Origin, leaderEpoch int32) (AppendResult, error) {
 	h, err := l.validate(batch, origin)
 	if err != nil {

@@ -667,3 +667,26 @@ func testConcurrent(t *testing.T, mode FsyncMode) {
 		t.Fatal("retention never ran")
 	}
 }
+
+func TestCorruptEpochCheckpointRebuilt(t *testing.T) {
+	fsys := newCrashFS()
+	clock := newTestClock()
+	l := openTestLog(t, fsys, "/p", DefaultConfig(), clock)
+	for i, epoch := range []int32{2, 2, 4, 7} {
+		if _, err := l.Append(plainBatch(fmt.Sprint(i), 2, 1), OriginClient, epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	fsys.setFileData("/p/"+epochCheckpointName, []byte("garbage"))
+	l = openTestLog(t, fsys, "/p", DefaultConfig(), clock)
+	defer l.Close()
+	for _, c := range []struct {
+		req, epoch int32
+		end        int64
+	}{{2, 2, 4}, {3, 2, 4}, {4, 4, 6}, {7, 7, 8}, {1, 1, 0}} {
+		if e, off := l.EndOffsetForEpoch(c.req); e != c.epoch || off != c.end {
+			t.Fatalf("EndOffsetForEpoch(%d) = %d, %d; want %d, %d", c.req, e, off, c.epoch, c.end)
+		}
+	}
+}

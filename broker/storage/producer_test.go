@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -255,5 +257,59 @@ func TestProducerIDAllocator(t *testing.T) {
 	f.Close()
 	if _, err := OpenProducerIDAllocator(fsys, "/meta/producer-ids"); err == nil {
 		t.Fatal("corrupt allocator file accepted")
+	}
+}
+
+func TestAbortedTransactionIndex(t *testing.T) {
+	fsys := newCrashFS()
+	clock := newTestClock()
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 400
+	l := openTestLog(t, fsys, "/p", cfg, clock)
+	mustAppend(t, l, txnBatch(1, 0, 0, 2), OriginClient)           // 0-1
+	mustAppend(t, l, txnBatch(2, 0, 0, 1), OriginClient)           // 2
+	mustAppend(t, l, controlBatch(1, 0, false), OriginCoordinator) // 3 aborts 1
+	mustAppend(t, l, controlBatch(2, 0, true), OriginCoordinator)  // 4 commits 2
+	mustAppend(t, l, txnBatch(1, 0, 2, 1), OriginClient)           // 5
+	mustAppend(t, l, controlBatch(1, 0, false), OriginCoordinator) // 6 aborts 1
+	want := []AbortedTxn{
+		{ProducerID: 1, FirstOffset: 0, LastOffset: 3, LastStableOffset: 2},
+		{ProducerID: 1, FirstOffset: 5, LastOffset: 6, LastStableOffset: 7},
+	}
+	check := func(stage string, from, upTo int64, want []AbortedTxn) {
+		t.Helper()
+		got := l.AbortedTransactions(from, upTo)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: AbortedTransactions(%d, %d) = %+v, want %+v", stage, from, upTo, got, want)
+		}
+	}
+	check("live", 0, 7, want)
+	check("live", 4, 7, want[1:])
+	check("live", 0, 5, want[:1])
+	l.Close()
+	l = openTestLog(t, fsys, "/p", cfg, clock)
+	check("reopen", 0, 7, want)
+	fsys.Crash()
+	l = openTestLog(t, fsys, "/p", cfg, clock)
+	check("crash", 0, 7, want)
+	// Cut the last marker: its entry goes with it.
+	l.Close()
+	var active string
+	for _, n := range fileNames(t, fsys, "/p") {
+		if strings.HasSuffix(n, logSuffix) {
+			active = "/p/" + n
+		}
+	}
+	data, _ := fsys.fileData(active)
+	fsys.setFileData(active, data[:len(data)-1])
+	fsys.Remove("/p/" + cleanShutdownName)
+	l = openTestLog(t, fsys, "/p", cfg, clock)
+	defer l.Close()
+	if l.LogEndOffset() != 6 {
+		t.Fatalf("LEO %d", l.LogEndOffset())
+	}
+	check("truncated", 0, 7, want[:1])
+	if l.LastStableOffset() != 5 {
+		t.Fatalf("LSO %d with the reopened transaction", l.LastStableOffset())
 	}
 }

@@ -15,6 +15,10 @@ func (l *Log) recover() error {
 	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
 		return fmt.Errorf("create dir: %w", err)
 	}
+	// Make the directory's own entry durable if it was just created.
+	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return fmt.Errorf("sync parent dir: %w", err)
+	}
 	names, err := l.fsys.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("list dir: %w", err)
@@ -299,11 +303,11 @@ func (l *Log) recoverProducers() error {
 		}
 	}
 	l.recomputeFirstOpenTxn()
-	if from >= l.leo {
-		return nil
-	}
 	if err := l.truncateTxnIndexes(from); err != nil {
 		return err
+	}
+	if from >= l.leo {
+		return nil
 	}
 	return l.walk(from, func(s *segment, h *BatchHeader, pos int64) error {
 		if h.BaseOffset < from {

@@ -15,6 +15,8 @@ func main() {
 		Commands: []*cli.Command{
 			brokerCommand(),
 			benchCommand(),
+			mirrorCommand(),
+			devCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

@@ -124,7 +124,7 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 		lookup = os.LookupEnv
 	}
 	x := expand(data, lookup, opts.NoEnv)
-	d := &decoder{x: x, p: &problems{file: name}}
+	d := &decoder{x: x, p: &problems{file: name}, misspelt: map[*yaml.Node]map[string]bool{}}
 	for _, pr := range x.problems {
 		line, col := x.orig.position(pr.offset)
 		d.p.add(line, col, "", "%s", pr.msg)
@@ -188,6 +188,9 @@ func yamlErrorLine(err error) (int, string) {
 type decoder struct {
 	x *expansion
 	p *problems
+	// misspelt holds, per mapping, the allowed keys suggested for unknown
+	// ones, whose absence is then not reported again.
+	misspelt map[*yaml.Node]map[string]bool
 }
 
 // errorf reports a problem at n. A problem with a value on a line where a
@@ -253,6 +256,10 @@ func (d *decoder) mapping(n *yaml.Node, field string, allowed ...string) (map[st
 		if !contains(allowed, name) {
 			msg := fmt.Sprintf("unknown key (allowed: %s)", strings.Join(allowed, ", "))
 			if s := closest(name, allowed); s != "" {
+				if d.misspelt[n] == nil {
+					d.misspelt[n] = map[string]bool{}
+				}
+				d.misspelt[n][s] = true
 				msg = fmt.Sprintf("unknown key; did you mean %q? (allowed: %s)", s, strings.Join(allowed, ", "))
 			}
 			d.errorf(k, join(field, name), "%s", msg)

@@ -53,9 +53,7 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 	if !ok {
 		return
 	}
-	if n := top["clusters"]; isNull(n) {
-		d.errorf(root, "clusters", "missing (define the clusters the jobs read and write)")
-	} else {
+	if n := d.required(top, root, "clusters", "clusters", "define the clusters the jobs read and write"); n != nil {
 		keys, values := d.namedEntries(n, "clusters")
 		for i, k := range keys {
 			if c, ok := d.cluster(k, values[i]); ok {
@@ -71,9 +69,8 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 			defined[deref(n.Content[i]).Value] = true
 		}
 	}
-	n := top["jobs"]
-	if isNull(n) {
-		d.errorf(root, "jobs", "missing (a list of at least one job)")
+	n := d.required(top, root, "jobs", "jobs", "a list of at least one job")
+	if n == nil {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
@@ -90,6 +87,33 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 			f.Jobs = append(f.Jobs, j)
 		}
 	}
+}
+
+// required returns m[key]. When the key is missing (reported at the
+// mapping n) or has no value (reported at the value) it returns nil.
+func (d *decoder) required(m map[string]*yaml.Node, n *yaml.Node, key, field, what string) *yaml.Node {
+	v, ok := m[key]
+	switch {
+	case !ok && d.misspelt[n][key]:
+		// Reported as an unknown key with a suggestion of this one.
+	case !ok:
+		d.errorf(n, field, "missing (%s)", what)
+	case isNull(v):
+		d.errorf(v, field, "empty (%s)", what)
+	default:
+		return v
+	}
+	return nil
+}
+
+// requiredStr is required for a single value.
+func (d *decoder) requiredStr(m map[string]*yaml.Node, n *yaml.Node, key, field, what string) (string, *yaml.Node, bool) {
+	v := d.required(m, n, key, field, what)
+	if v == nil {
+		return "", nil, false
+	}
+	s, ok := d.str(v, field)
+	return s, v, ok
 }
 
 func (d *decoder) cluster(key, n *yaml.Node) (Cluster, bool) {
@@ -290,9 +314,7 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 	}
 	nerr := len(d.p.list)
 
-	if v := m["name"]; isNull(v) {
-		d.errorf(n, field+".name", "missing (a unique name: %s)", nameHelp)
-	} else if s, ok := d.str(v, field+".name"); ok {
+	if s, v, ok := d.requiredStr(m, n, "name", field+".name", "a unique name: "+nameHelp); ok {
 		switch first, dup := names[s]; {
 		case !nameRE.MatchString(s):
 			d.errorf(v, field+".name", "bad job name %q (%s)", s, nameHelp)
@@ -305,11 +327,11 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 	}
 
 	sourceClusters := map[string]bool{}
-	if v := m["sources"]; isNull(v) {
-		d.errorf(n, field+".sources", "missing (a list of {cluster: NAME, topics: [PATTERN, ...]})")
-	} else if v.Kind != yaml.SequenceNode {
+	switch v := d.required(m, n, "sources", field+".sources", "a list of {cluster: NAME, topics: [PATTERN, ...]}"); {
+	case v == nil:
+	case v.Kind != yaml.SequenceNode:
 		d.errorf(v, field+".sources", "expected a list of {cluster: NAME, topics: [PATTERN, ...]}, found %s", kindName(v))
-	} else {
+	default:
 		if len(v.Content) == 0 {
 			d.errorf(v, field+".sources", "empty (at least one source)")
 		}
@@ -326,9 +348,7 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 		j.Rename, _ = d.rename(renameNode, field+".rename")
 	}
 
-	if v := m["targets"]; isNull(v) {
-		d.errorf(n, field+".targets", "missing (a list of cluster names, such as [central])")
-	} else {
+	if v := d.required(m, n, "targets", field+".targets", "a list of cluster names, such as [central]"); v != nil {
 		names, nodes := d.strs(v, field+".targets", "[central]")
 		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 			d.errorf(v, field+".targets", "empty (at least one target cluster)")
@@ -430,9 +450,7 @@ func (d *decoder) source(n *yaml.Node, field string, defined, seen map[string]bo
 		return s, false
 	}
 	nerr := len(d.p.list)
-	if v := m["cluster"]; isNull(v) {
-		d.errorf(n, field+".cluster", "missing (a cluster name from clusters:)")
-	} else if c, ok := d.str(v, field+".cluster"); ok {
+	if c, v, ok := d.requiredStr(m, n, "cluster", field+".cluster", "a cluster name from clusters:"); ok {
 		switch {
 		case !defined[c]:
 			d.errorf(v, field+".cluster", "unknown cluster %q (defined: %s)", c, definedList(defined))
@@ -442,9 +460,7 @@ func (d *decoder) source(n *yaml.Node, field string, defined, seen map[string]bo
 		seen[c] = true
 		s.Cluster = c
 	}
-	if v := m["topics"]; isNull(v) {
-		d.errorf(n, field+".topics", "missing (a list of topic patterns, such as [orders])")
-	} else {
+	if v := d.required(m, n, "topics", field+".topics", "a list of topic patterns, such as [orders]"); v != nil {
 		s.Include = d.patterns(v, field+".topics")
 		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 			d.errorf(v, field+".topics", "empty (at least one topic pattern)")
@@ -503,7 +519,7 @@ func (d *decoder) rename(n *yaml.Node, field string) (mirror.Rename, bool) {
 		return mirror.Rename{}, false
 	}
 	if len(m) != 1 {
-		if len(n.Content) <= 2 || len(m) > 1 {
+		if len(m) > 1 || len(n.Content) == 0 { // else an unknown key was reported
 			d.errorf(n, field, "expected one of prefix: or template: (allowed: %s)", help)
 		}
 		return mirror.Rename{}, false

@@ -1,0 +1,265 @@
+// Package runner runs mirror jobs in a process: it opens their endpoints
+// through the bridges, starts, reconfigures and stops jobs as their specs
+// change, and serves their metrics and status over HTTP. Both
+// `tributary mirror run` and `tributary dev` use it.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	kafkabridge "github.com/tributary/tributary/bridge/kafka"
+	"github.com/tributary/tributary/mirror"
+	"github.com/tributary/tributary/mirror/config"
+)
+
+// Runner runs a set of jobs and serves their status.
+type Runner struct {
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *mirror.Metrics
+
+	mu   sync.Mutex // guards jobs
+	jobs map[string]*running
+	wg   sync.WaitGroup
+}
+
+type running struct {
+	spec        mirror.JobSpec
+	fingerprint string
+	job         *mirror.Job
+	cancel      context.CancelFunc
+	done        chan struct{}
+	err         error // set before done closes
+}
+
+// New returns a Runner with no jobs.
+func New(log *slog.Logger) *Runner {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Runner{log: log, reg: reg, metrics: mirror.NewMetrics(reg), jobs: make(map[string]*running)}
+}
+
+// Apply makes the running jobs those of f: new jobs start, jobs whose spec
+// or clusters changed restart (draining first), jobs no longer in f stop.
+func (r *Runner) Apply(ctx context.Context, f *config.File) {
+	want := make(map[string]mirror.JobSpec, len(f.Jobs))
+	prints := make(map[string]string, len(f.Jobs))
+	for _, j := range f.Jobs {
+		want[j.Name] = j
+		prints[j.Name] = Fingerprint(j, f.Clusters)
+	}
+	r.mu.Lock()
+	var stop []*running
+	for name, rj := range r.jobs {
+		if fp, ok := prints[name]; !ok || fp != rj.fingerprint {
+			stop = append(stop, rj)
+			delete(r.jobs, name)
+		}
+	}
+	r.mu.Unlock()
+	for _, rj := range stop {
+		r.log.Info("stopping job", "job", rj.spec.Name)
+		rj.cancel()
+		<-rj.done
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := r.jobs[name]; ok {
+			continue
+		}
+		spec := want[name]
+		ep := &Endpoints{Clusters: f.Clusters, Log: r.log}
+		job := mirror.NewJob(spec, ep, mirror.Options{Logger: r.log, Metrics: r.metrics})
+		jctx, cancel := context.WithCancel(ctx)
+		rj := &running{spec: spec, fingerprint: prints[name], job: job, cancel: cancel, done: make(chan struct{})}
+		r.jobs[name] = rj
+		r.log.Info("starting job", "job", name, "targets", strings.Join(spec.Targets, ","))
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer close(rj.done)
+			rj.err = job.Run(jctx)
+			if rj.err != nil {
+				r.log.Error("job stopped", "job", name, "err", rj.err)
+			}
+		}()
+	}
+}
+
+// Stop stops every job, each draining what it read, and waits for them.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	for _, rj := range r.jobs {
+		rj.cancel()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// Job returns the named running job.
+func (r *Runner) Job(name string) *mirror.Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rj, ok := r.jobs[name]; ok {
+		return rj.job
+	}
+	return nil
+}
+
+// Status returns every job's status, sorted by name.
+func (r *Runner) Status() []mirror.JobStatus {
+	r.mu.Lock()
+	jobs := make([]*running, 0, len(r.jobs))
+	for _, rj := range r.jobs {
+		jobs = append(jobs, rj)
+	}
+	r.mu.Unlock()
+	out := make([]mirror.JobStatus, 0, len(jobs))
+	for _, rj := range jobs {
+		out = append(out, rj.job.Status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Handler serves:
+//
+//	GET  /metrics                 Prometheus metrics
+//	GET  /v1/jobs                 every job's status (JSON)
+//	GET  /v1/jobs/{name}          one job's status
+//	POST /v1/jobs/{name}/pause    stop writing after the batch in progress
+//	POST /v1/jobs/{name}/resume
+func (r *Runner) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"jobs": r.Status()})
+	})
+	mux.HandleFunc("GET /v1/jobs/{name}", func(w http.ResponseWriter, req *http.Request) {
+		j := r.Job(req.PathValue("name"))
+		if j == nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no job " + req.PathValue("name")})
+			return
+		}
+		writeJSON(w, http.StatusOK, j.Status())
+	})
+	for _, action := range []string{"pause", "resume"} {
+		mux.HandleFunc("POST /v1/jobs/{name}/"+action, func(w http.ResponseWriter, req *http.Request) {
+			j := r.Job(req.PathValue("name"))
+			if j == nil {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "no job " + req.PathValue("name")})
+				return
+			}
+			if action == "pause" {
+				j.Pause()
+			} else {
+				j.Resume()
+			}
+			r.log.Info("job "+action+"d", "job", req.PathValue("name"))
+			writeJSON(w, http.StatusOK, j.Status())
+		})
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Serve serves Handler on addr until ctx ends; it returns the address
+// actually listened on (addr may have port 0) once listening.
+func (r *Runner) Serve(ctx context.Context, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("http server failed", "err", err)
+		}
+	}()
+	return ln.Addr().String(), nil
+}
+
+// Fingerprint identifies a job's spec and the clusters it uses, so a
+// reload restarts exactly the jobs that changed.
+func Fingerprint(spec mirror.JobSpec, clusters map[string]config.Cluster) string {
+	used := map[string]config.Cluster{}
+	for _, s := range spec.Sources {
+		used[s.Cluster] = clusters[s.Cluster]
+	}
+	for _, t := range spec.Targets {
+		used[t] = clusters[t]
+	}
+	b, _ := json.Marshal(struct {
+		Spec     string
+		Clusters map[string]config.Cluster
+	}{fmt.Sprintf("%+v", spec), used})
+	return string(b)
+}
+
+// Endpoints opens bridges for the clusters of a job file.
+type Endpoints struct {
+	Clusters map[string]config.Cluster
+	Log      *slog.Logger
+}
+
+func (e *Endpoints) kafkaConfig(name string) (kafkabridge.Config, error) {
+	c, ok := e.Clusters[name]
+	if !ok {
+		return kafkabridge.Config{}, fmt.Errorf("no cluster %q in the job file", name)
+	}
+	if c.Consul != nil {
+		return kafkabridge.Config{}, fmt.Errorf("cluster %s is found through Consul, which this worker was not given (--consul)", name)
+	}
+	return kafkabridge.Config{Name: name, Bootstrap: c.Bootstrap, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}, nil
+}
+
+// OpenSource implements mirror.Endpoints.
+func (e *Endpoints) OpenSource(ctx context.Context, cluster string) (mirror.Source, error) {
+	cfg, err := e.kafkaConfig(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return kafkabridge.NewSource(cfg)
+}
+
+// OpenSink implements mirror.Endpoints.
+func (e *Endpoints) OpenSink(ctx context.Context, cluster string) (mirror.Sink, error) {
+	cfg, err := e.kafkaConfig(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return kafkabridge.NewSink(cfg, kafkabridge.SinkOptions{})
+}

@@ -1,0 +1,14 @@
+// Package configs holds Tributary's example job files, and embeds dev.yaml
+// into the binary for `tributary dev`: the file users read is the file
+// that runs.
+package configs
+
+import _ "embed"
+
+// Dev is dev.yaml, the jobs of `tributary dev`.
+//
+//go:embed dev.yaml
+var Dev []byte
+
+// DevName is the name Dev is parsed under, for error messages.
+const DevName = "configs/dev.yaml"
