@@ -42,7 +42,7 @@ func BenchmarkSinkWrite(b *testing.B) {
 // producer configured like the Sink's, waiting for every acknowledgement.
 func BenchmarkRawProduce(b *testing.B) {
 	p := startBroker(b)
-	cfg := Config{Name: "bench", Bootstrap: p.addrs}
+	cfg := Config{Name: "bench", Bootstrap: p.addrs, Logger: quietLogger()}
 	if err := cfg.fill(); err != nil {
 		b.Fatal(err)
 	}

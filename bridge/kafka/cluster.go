@@ -26,10 +26,10 @@ type cluster struct {
 	// calls tracks sarama calls a caller stopped waiting for; close waits.
 	calls sync.WaitGroup
 
-	mu        sync.Mutex // guards the fields below
-	closed    bool
-	id        string
-	configs   map[string]cachedConfigs
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	id      string
+	configs map[string]cachedConfigs
 }
 
 type cachedConfigs struct {

@@ -22,6 +22,17 @@
 //     next Write starts a fresh one, because an idempotent producer that saw
 //     an error may have lost its sequence state.
 //
+// Sarama keeps null and empty apart in both directions (a nil []byte
+// encodes as length -1, an empty one as length 0, and decoding does the
+// reverse), so nothing is lost. One caveat: a record with a zero Timestamp
+// is stamped with the current time by sarama's producer.
+//
+// Neither endpoint ever creates a topic by asking for its metadata
+// (Metadata.AllowAutoTopicCreation is off): the flow creates target topics
+// itself through Sink.CreateTopic, with the partitions and configs it
+// chose. Source.Topics reports non-default configs (DescribeConfigs, one
+// request for all topics not cached), cached for Config.MetadataMaxAge.
+//
 // # Checkpoints
 //
 // A Sink keeps flow checkpoints in an internal topic of its target cluster,
@@ -33,7 +44,8 @@
 // A checkpoint record's key is the flow ID (UTF-8). Its partition is the
 // 32-bit FNV-1a hash of the flow ID, taken as unsigned, modulo the topic's
 // partition count, set explicitly on produce, so every checkpoint of a flow
-// lands in one partition. Its value is JSON, version 1:
+// lands in one partition; the checkpoint topic's partition count must
+// therefore never change (a Sink reads it once). Its value is JSON, version 1:
 //
 //	{"v":1,"flow":"orders/central","time":"2026-11-21T23:51:02.123456789Z",
 //	 "positions":[{"cluster":"east","topic":"orders","partition":0,"offset":42}]}

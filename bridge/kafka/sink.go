@@ -54,7 +54,9 @@ type Sink struct {
 	opts SinkOptions
 	log  *slog.Logger
 
-	prodClient sarama.Client // the producers' client, kept across producers
+	prodClient sarama.Client   // the producers' client, kept across producers
+	prodLimit  int             // its Producer.MaxMessageBytes
+	oldClients []sarama.Client // replaced producer clients, closed by Close
 
 	wmu      sync.Mutex // serializes Write; guards the fields below
 	producer sarama.AsyncProducer
@@ -89,7 +91,7 @@ func NewSink(cfg Config, opts SinkOptions) (*Sink, error) {
 		c.close()
 		return nil, fmt.Errorf("cluster %s: producer client: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
 	}
-	return &Sink{c: c, opts: opts, log: c.log, prodClient: pc}, nil
+	return &Sink{c: c, opts: opts, log: c.log, prodClient: pc, prodLimit: opts.MaxBatchBytes}, nil
 }
 
 // ClusterID returns the cluster ID from Metadata (v2+), "" if none.
@@ -167,6 +169,9 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 		}
 		ckPart = checkpointPartition(b.Checkpoint.Flow, n)
 	}
+	if err := s.fitBatchLimit(ctx, b.Records); err != nil {
+		return err
+	}
 	p, err := s.activeProducer()
 	if err != nil {
 		return err
@@ -191,6 +196,49 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 	if err := s.produce(ctx, p, ck); err != nil {
 		return fmt.Errorf("checkpoint of flow %s: %w", b.Checkpoint.Flow, err)
 	}
+	return nil
+}
+
+// fitBatchLimit makes the producer's batch limit (sarama's
+// Producer.MaxMessageBytes, which bounds a whole batch per partition) no
+// larger than the smallest max.message.bytes of the topics written, so a
+// batch of small records is never refused as a whole by a topic with a low
+// limit. Changing it replaces the producer and its client. s.wmu held.
+func (s *Sink) fitBatchLimit(ctx context.Context, recs []mirror.OutRecord) error {
+	limit := s.opts.MaxBatchBytes
+	var topics []string
+	seen := make(map[string]bool)
+	for i := range recs {
+		if t := recs[i].Topic; !seen[t] {
+			seen[t] = true
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	cfgs, err := s.c.topicConfigs(ctx, topics)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if m := cfgs[t].maxMsg; m > 0 && m < limit {
+			limit = m
+		}
+	}
+	if limit == s.prodLimit {
+		return nil
+	}
+	conf := s.c.cfg.saramaConfig()
+	conf.Producer.MaxMessageBytes = limit
+	pc, err := sarama.NewClient(s.c.cfg.Bootstrap, conf)
+	if err != nil {
+		return s.c.errorf(err, "producer client: connect to %v", s.c.cfg.Bootstrap)
+	}
+	s.discard()
+	s.oldClients = append(s.oldClients, s.prodClient)
+	s.prodClient, s.prodLimit = pc, limit
+	s.log.Info("producer batch limit follows the topics' max.message.bytes", "max_bytes", limit)
 	return nil
 }
 
@@ -256,7 +304,7 @@ func (s *Sink) prepare(recs []mirror.OutRecord) []*sarama.ProducerMessage {
 	for i := range recs {
 		r := &recs[i]
 		m := &msgs[i]
-		*m = sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Timestamp: r.Timestamp, Metadata: i}
+		*m = sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Timestamp: r.Timestamp}
 		// A nil Encoder is a null key or value; a ByteEncoder of an empty
 		// slice is an empty one.
 		if r.Key != nil {
@@ -367,6 +415,9 @@ func (s *Sink) Close() error {
 		}
 	}
 	s.retired.Wait()
+	for _, c := range s.oldClients {
+		c.Close()
+	}
 	if err := s.prodClient.Close(); err != nil {
 		errs = append(errs, s.c.errorf(err, "close producer client"))
 	}

@@ -17,6 +17,7 @@ func main() {
 			benchCommand(),
 			mirrorCommand(),
 			devCommand(),
+			groupsCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

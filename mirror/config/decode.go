@@ -329,6 +329,7 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 	sourceClusters := map[string]bool{}
 	switch v := d.required(m, n, "sources", field+".sources", "a list of {cluster: NAME, topics: [PATTERN, ...]}"); {
 	case v == nil:
+		// Reported by required.
 	case v.Kind != yaml.SequenceNode:
 		d.errorf(v, field+".sources", "expected a list of {cluster: NAME, topics: [PATTERN, ...]}, found %s", kindName(v))
 	default:
@@ -343,18 +344,17 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 		}
 	}
 
-	renameNode := m["rename"]
-	if renameNode != nil {
-		j.Rename, _ = d.rename(renameNode, field+".rename")
+	if v := m["rename"]; v != nil {
+		j.Rename, _ = d.rename(v, field+".rename")
 	}
 
 	if v := d.required(m, n, "targets", field+".targets", "a list of cluster names, such as [central]"); v != nil {
-		names, nodes := d.strs(v, field+".targets", "[central]")
+		targets, nodes := d.strs(v, field+".targets", "[central]")
 		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 			d.errorf(v, field+".targets", "empty (at least one target cluster)")
 		}
 		seen := map[string]bool{}
-		for i, t := range names {
+		for i, t := range targets {
 			tf := fmt.Sprintf("%s.targets[%d]", field, i)
 			switch {
 			case t == "":
@@ -363,8 +363,8 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 				d.errorf(nodes[i], tf, "unknown cluster %q (defined: %s)", t, definedList(defined))
 			case seen[t]:
 				d.errorf(nodes[i], tf, "duplicate target %q", t)
-			case sourceClusters[t] && j.Rename.Target(t, "t") == "t":
-				d.errorf(nodes[i], tf, "target %q is also a source cluster and rename keeps topic names: the job would write into the topics it reads (use rename: prefix or a template)", t)
+			case sourceClusters[t]:
+				d.errorf(nodes[i], tf, "target %q is also a source cluster: a flow never mirrors a cluster into itself (mirror within a cluster is not supported)", t)
 			}
 			seen[t] = true
 			j.Targets = append(j.Targets, t)

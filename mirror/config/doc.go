@@ -27,8 +27,8 @@
 //	    partitioning: preserve           # preserve | key-hash | round-robin
 //	    start: earliest                  # earliest | latest | 2026-01-02T15:04:05Z
 //	    rate_limit: 50MiB                # bytes/s per flow; optional
-//	    oversized: fail                  # fail | skip | dead-letter
-//	    dead_letter_topic: orders.dlq    # with dead-letter only
+//	    oversized: dead-letter           # fail | skip | dead-letter
+//	    dead_letter_topic: orders.dlq    # with dead-letter only, on the target
 //	    topic_sync: {create: true, configs: [retention.ms], add_partitions: true}
 //	    delivery: at-least-once          # at-least-once | exactly-once
 //	    tuning: {max_in_flight_bytes: 64MiB, max_batch_records: 10000, max_batch_bytes: 4MiB,

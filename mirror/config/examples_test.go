@@ -1,8 +1,10 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/tributary/tributary/mirror"
@@ -109,4 +111,29 @@ func TestExampleContents(t *testing.T) {
 		filepath.Join(dir, "aggregate.yaml") + ":14:18: environment variable WEST_BOOTSTRAP is not set",
 		filepath.Join(dir, "aggregate.yaml") + ":16:18: environment variable CENTRAL_BOOTSTRAP is not set",
 	})
+}
+
+// TestDocExample parses the example of the package documentation, so that
+// it stays valid.
+func TestDocExample(t *testing.T) {
+	data, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "//\t"); ok {
+			example.WriteString(rest + "\n")
+		}
+	}
+	if example.Len() == 0 {
+		t.Fatal("no example in doc.go")
+	}
+	f, err := Parse("doc.go example", []byte(example.String()), Options{LookupEnv: anyAddress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, example.String())
+	}
+	if len(f.Jobs) != 1 || f.Jobs[0].Oversized.DeadLetterTopic != "orders.dlq" || f.Clusters["central"].Consul == nil {
+		t.Errorf("doc example parsed to %+v", f)
+	}
 }

@@ -348,7 +348,8 @@ func cycles(jobs []mirror.JobSpec, topics map[string]map[string]mirror.TopicInfo
 // FormatPlan prints p as tables: one per flow, then collisions, cycles and
 // clusters that could not be listed.
 func FormatPlan(w io.Writer, p *Plan) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for i, fp := range p.Flows {
 		if i > 0 {
 			fmt.Fprintln(tw)
@@ -374,7 +375,14 @@ func FormatPlan(w io.Writer, p *Plan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var b strings.Builder
+	tables := strings.Split(b.String(), "\n")
+	b.Reset()
+	for i, line := range tables {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(strings.TrimRight(line, " "))
+	}
 	if len(p.Collisions) > 0 {
 		b.WriteString("\ncollisions:\n")
 		for _, c := range p.Collisions {
