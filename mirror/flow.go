@@ -176,7 +176,8 @@ type chunk struct {
 // session is one run of the flow from the target's checkpoint.
 func (f *flow) session(ctx context.Context) error {
 	ep := f.job.ep
-	sink, err := ep.OpenSink(ctx, f.target)
+	use := Use{Job: f.spec.Name, Flow: f.id, Target: f.target, Delivery: f.spec.Delivery}
+	sink, err := ep.OpenSink(ctx, f.target, use)
 	if err != nil {
 		return kindError("sink", fmt.Errorf("open target %s: %w", f.target, err))
 	}
@@ -191,7 +192,7 @@ func (f *flow) session(ctx context.Context) error {
 		if _, ok := sources[ss.Cluster]; ok {
 			continue
 		}
-		src, err := ep.OpenSource(ctx, ss.Cluster)
+		src, err := ep.OpenSource(ctx, ss.Cluster, use)
 		if err != nil {
 			return kindError("source", fmt.Errorf("open source %s: %w", ss.Cluster, err))
 		}

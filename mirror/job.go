@@ -10,8 +10,21 @@ import (
 // Endpoints opens the sources and sinks a job names by cluster. Each flow
 // opens its own, so one slow or failing target holds up no other.
 type Endpoints interface {
-	OpenSource(ctx context.Context, cluster string) (Source, error)
-	OpenSink(ctx context.Context, cluster string) (Sink, error)
+	OpenSource(ctx context.Context, cluster string, use Use) (Source, error)
+	OpenSink(ctx context.Context, cluster string, use Use) (Sink, error)
+}
+
+// Use says which flow opens an endpoint, so the endpoint can key what it
+// keeps per flow: a transactional ID, a durable consumer, a checkpoint
+// bucket.
+type Use struct {
+	// Job is the job's name and Flow the flow's ID (FlowID).
+	Job, Flow string
+	// Target is the flow's target cluster.
+	Target string
+	// Delivery is the job's delivery guarantee: an exactly-once Kafka sink
+	// writes transactionally with a transactional ID fixed by Flow.
+	Delivery Delivery
 }
 
 // Options are a Job's optional collaborators.

@@ -79,7 +79,7 @@ func (c *memCluster) count(topic string) int {
 // memEndpoints opens memClusters by name.
 type memEndpoints map[string]*memCluster
 
-func (e memEndpoints) OpenSource(ctx context.Context, name string) (Source, error) {
+func (e memEndpoints) OpenSource(ctx context.Context, name string, _ Use) (Source, error) {
 	c, ok := e[name]
 	if !ok {
 		return nil, fmt.Errorf("no cluster %s", name)
@@ -87,7 +87,7 @@ func (e memEndpoints) OpenSource(ctx context.Context, name string) (Source, erro
 	return c, nil
 }
 
-func (e memEndpoints) OpenSink(ctx context.Context, name string) (Sink, error) {
+func (e memEndpoints) OpenSink(ctx context.Context, name string, _ Use) (Sink, error) {
 	c, ok := e[name]
 	if !ok {
 		return nil, fmt.Errorf("no cluster %s", name)

@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +31,19 @@ type SinkOptions struct {
 	// Producer.MaxMessageBytes). Keep it at most the target's
 	// max.message.bytes. Default DefaultMaxBatchBytes.
 	MaxBatchBytes int
+	// TransactionalID, when set, makes the sink transactional (a flow's
+	// exactly-once delivery): each Write commits its records and its
+	// checkpoint in one transaction under this ID, and NewSink's
+	// InitProducerId fences every older producer with the same ID, aborting
+	// its open transaction. Keep it fixed for the flow's life.
+	TransactionalID string
+	// TransactionTimeout is how long the target lets a transaction stay
+	// open before aborting it. Default DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
 }
+
+// DefaultTransactionTimeout is SinkOptions.TransactionTimeout's default.
+const DefaultTransactionTimeout = time.Minute
 
 func (o *SinkOptions) fill() {
 	if o.CheckpointTopic == "" {
@@ -43,6 +57,9 @@ func (o *SinkOptions) fill() {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.TransactionTimeout <= 0 {
+		o.TransactionTimeout = DefaultTransactionTimeout
 	}
 }
 
@@ -66,6 +83,8 @@ type Sink struct {
 	closed   bool
 	retired  sync.WaitGroup // discarded producers still shutting down
 
+	txn *txnWriter // set when transactional (SinkOptions.TransactionalID)
+
 	ckMu    sync.Mutex // guards ckParts
 	ckParts int32      // checkpoint topic's partition count; 0 unknown
 }
@@ -84,14 +103,31 @@ func NewSink(cfg Config, opts SinkOptions) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := cfg.saramaConfig()
-	conf.Producer.MaxMessageBytes = opts.MaxBatchBytes
-	pc, err := sarama.NewClient(cfg.Bootstrap, conf)
+	s := &Sink{c: c, opts: opts, log: c.log, prodLimit: opts.MaxBatchBytes}
+	pc, err := sarama.NewClient(cfg.Bootstrap, s.producerConfig(opts.MaxBatchBytes))
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("cluster %s: producer client: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
 	}
-	return &Sink{c: c, opts: opts, log: c.log, prodClient: pc, prodLimit: opts.MaxBatchBytes}, nil
+	s.prodClient = pc
+	if opts.TransactionalID != "" {
+		// Fence older instances now, before the flow reads its checkpoint:
+		// their open transactions are aborted and they can commit nothing
+		// more.
+		if s.txn, err = newTxnWriter(s); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.log.Info("transactional producer ready; older instances fenced", "transactional_id", opts.TransactionalID)
+	}
+	return s, nil
+}
+
+// producerConfig is the producers' sarama config with batch limit limit.
+func (s *Sink) producerConfig(limit int) *sarama.Config {
+	conf := s.c.cfg.saramaConfig()
+	conf.Producer.MaxMessageBytes = limit
+	return conf
 }
 
 // ClusterID returns the cluster ID from Metadata (v2+), "" if none.
@@ -169,6 +205,9 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 		}
 		ckPart = checkpointPartition(b.Checkpoint.Flow, n)
 	}
+	if s.txn != nil {
+		return s.txn.write(ctx, b, ckPart)
+	}
 	if err := s.fitBatchLimit(ctx, b.Records); err != nil {
 		return err
 	}
@@ -229,9 +268,7 @@ func (s *Sink) fitBatchLimit(ctx context.Context, recs []mirror.OutRecord) error
 	if limit == s.prodLimit {
 		return nil
 	}
-	conf := s.c.cfg.saramaConfig()
-	conf.Producer.MaxMessageBytes = limit
-	pc, err := sarama.NewClient(s.c.cfg.Bootstrap, conf)
+	pc, err := sarama.NewClient(s.c.cfg.Bootstrap, s.producerConfig(limit))
 	if err != nil {
 		return s.c.errorf(err, "producer client: connect to %v", s.c.cfg.Bootstrap)
 	}
@@ -250,7 +287,7 @@ func (s *Sink) activeProducer() (sarama.AsyncProducer, error) {
 	}
 	p, err := sarama.NewAsyncProducerFromClient(s.prodClient)
 	if err != nil {
-		return nil, s.c.errorf(err, "start producer")
+		return nil, s.c.errorf(fenced(err), "start producer")
 	}
 	s.producer = p
 	return p, nil
@@ -369,8 +406,18 @@ func (s *Sink) produce(ctx context.Context, p sarama.AsyncProducer, msgs []*sara
 		return s.c.errorf(fmt.Errorf("%w: %w", mirror.ErrRecordTooLarge, firstErr.Err),
 			"write %s: record of %d bytes (%d of %d records failed)", tp, messageSize(m), failed, len(msgs))
 	}
-	return s.c.errorf(firstErr.Err, "write %s (%d of %d records failed)", tp, failed, len(msgs))
+	return s.c.errorf(fenced(firstErr.Err), "write %s (%d of %d records failed)", tp, failed, len(msgs))
 }
+
+// fenced marks the errors by which a target says a newer producer with our
+// transactional ID exists, so the flow stops instead of retrying.
+func fenced(err error) error {
+	if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+		return fmt.Errorf("%w: %w", mirror.ErrFenced, err)
+	}
+	return err
+}
+
 
 // tooLarge reports whether err refuses a record for its size: the
 // target's MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE, or sarama's own
@@ -415,6 +462,9 @@ func (s *Sink) Close() error {
 		}
 	}
 	s.retired.Wait()
+	if s.txn != nil {
+		s.txn.close()
+	}
 	for _, c := range s.oldClients {
 		c.Close()
 	}

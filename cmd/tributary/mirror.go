@@ -106,7 +106,7 @@ func mirrorPlan(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 	defer cancel()
 	plan, err := f.Plan(ctx, func(ctx context.Context, cluster string) ([]mirror.TopicInfo, error) {
-		src, err := ep.OpenSource(ctx, cluster)
+		src, err := ep.OpenSource(ctx, cluster, mirror.Use{})
 		if err != nil {
 			return nil, err
 		}

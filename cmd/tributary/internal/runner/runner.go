@@ -28,6 +28,10 @@ import (
 
 // Runner runs a set of jobs and serves their status.
 type Runner struct {
+	// Resolve, when set before Apply, finds the brokers of clusters (see
+	// Endpoints.Resolve).
+	Resolve func(ctx context.Context, c config.Cluster) ([]string, error)
+
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *mirror.Metrics
@@ -88,7 +92,7 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 			continue
 		}
 		spec := want[name]
-		ep := &Endpoints{Clusters: f.Clusters, Log: r.log}
+		ep := &Endpoints{Clusters: f.Clusters, Log: r.log, Resolve: r.Resolve}
 		job := mirror.NewJob(spec, ep, mirror.Options{Logger: r.log, Metrics: r.metrics})
 		jctx, cancel := context.WithCancel(ctx)
 		rj := &running{spec: spec, fingerprint: prints[name], job: job, cancel: cancel, done: make(chan struct{})}
@@ -229,26 +233,46 @@ func Fingerprint(spec mirror.JobSpec, clusters map[string]config.Cluster) string
 	return string(b)
 }
 
-// Endpoints opens bridges for the clusters of a job file.
+// Endpoints opens bridges for the clusters of a job file. It implements
+// mirror.Endpoints.
 type Endpoints struct {
 	Clusters map[string]config.Cluster
 	Log      *slog.Logger
+	// Resolve returns the bootstrap addresses of a Kafka-protocol cluster.
+	// Default: the job file's bootstrap list; clusters found through Consul
+	// need a resolver from the topology package.
+	Resolve func(ctx context.Context, c config.Cluster) ([]string, error)
 }
 
-func (e *Endpoints) kafkaConfig(name string) (kafkabridge.Config, error) {
+func (e *Endpoints) cluster(name string) (config.Cluster, error) {
 	c, ok := e.Clusters[name]
 	if !ok {
-		return kafkabridge.Config{}, fmt.Errorf("no cluster %q in the job file", name)
+		return config.Cluster{}, fmt.Errorf("no cluster %q in the job file", name)
 	}
-	if c.Consul != nil {
-		return kafkabridge.Config{}, fmt.Errorf("cluster %s is found through Consul, which this worker was not given (--consul)", name)
+	return c, nil
+}
+
+func (e *Endpoints) kafkaConfig(ctx context.Context, c config.Cluster) (kafkabridge.Config, error) {
+	addrs := c.Bootstrap
+	switch {
+	case e.Resolve != nil:
+		var err error
+		if addrs, err = e.Resolve(ctx, c); err != nil {
+			return kafkabridge.Config{}, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+	case c.Consul != nil:
+		return kafkabridge.Config{}, fmt.Errorf("cluster %s is found through Consul, which this worker was not given (--consul)", c.Name)
 	}
-	return kafkabridge.Config{Name: name, Bootstrap: c.Bootstrap, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}, nil
+	return kafkabridge.Config{Name: c.Name, Bootstrap: addrs, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}, nil
 }
 
 // OpenSource implements mirror.Endpoints.
-func (e *Endpoints) OpenSource(ctx context.Context, cluster string) (mirror.Source, error) {
-	cfg, err := e.kafkaConfig(cluster)
+func (e *Endpoints) OpenSource(ctx context.Context, name string, use mirror.Use) (mirror.Source, error) {
+	c, err := e.cluster(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := e.kafkaConfig(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +280,23 @@ func (e *Endpoints) OpenSource(ctx context.Context, cluster string) (mirror.Sour
 }
 
 // OpenSink implements mirror.Endpoints.
-func (e *Endpoints) OpenSink(ctx context.Context, cluster string) (mirror.Sink, error) {
-	cfg, err := e.kafkaConfig(cluster)
+func (e *Endpoints) OpenSink(ctx context.Context, name string, use mirror.Use) (mirror.Sink, error) {
+	c, err := e.cluster(name)
 	if err != nil {
 		return nil, err
 	}
-	return kafkabridge.NewSink(cfg, kafkabridge.SinkOptions{})
+	cfg, err := e.kafkaConfig(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var opts kafkabridge.SinkOptions
+	if use.Delivery == mirror.ExactlyOnce {
+		opts.TransactionalID = TransactionalID(use.Flow)
+	}
+	return kafkabridge.NewSink(cfg, opts)
 }
+
+// TransactionalID is the transactional ID of an exactly-once flow into a
+// Kafka-protocol target: fixed by the flow's ID (job and target), so every
+// instance of the flow, on any worker, fences the ones before it.
+func TransactionalID(flow string) string { return "tributary-" + flow }
