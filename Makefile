@@ -10,7 +10,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/tributary
 
 run: build
-	./$(BIN) broker --listen 127.0.0.1:9092 --data-dir ./data
+	./$(BIN) dev --demo
 
 setup:
 	./scripts/setup.sh

@@ -9,6 +9,11 @@
 //   - the peers [Compare] starts in-process, runs the same workload against
 //     one after the other and stops: the Tributary broker, franz-go's kfake
 //     and an embedded nats-server with file-backed JetStream;
+//   - the mirror benchmark, [RunMirror]: two in-process Tributary brokers, raw
+//     produce into the target with sarama configured as the mirror's Kafka
+//     sink ([SinkProducerConfig]) and with franz-go, a one-hop mirror job's
+//     throughput, and replication latency at a fixed rate, read both from a
+//     consumer of the target and from the job's own Prometheus histogram;
 //   - the measurement: a latency [Histogram] (log-linear buckets, about 1.6%
 //     relative error), a [Result] per run, the progress display and the
 //     tables that print them.
