@@ -93,8 +93,8 @@ func (b *Broker) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssign
 
 // DeleteTopics: v0–v6 (v6 may name topics by ID).
 //
-// Internal topics cannot be deleted (POLICY_VIOLATION... answered as
-// TOPIC_AUTHORIZATION_FAILED-free INVALID_TOPIC_EXCEPTION, as Kafka does).
+// Internal topics cannot be deleted: INVALID_TOPIC_EXCEPTION, as Kafka
+// answers.
 // Deletion is durable when answered: the topic file is removed first, then
 // the partition directories.
 func (b *Broker) handleDeleteTopics(c *conn, r *request) (kmsg.Response, error) {

@@ -18,7 +18,9 @@ type api struct {
 // keys and ranges. Minimums are the lowest versions real clients send
 // (Debian's kafka-python 2.0.2 guesses old versions instead of reading ours);
 // maximums stop before versions that address topics by ID in requests we do
-// not resolve by ID (Produce v13, Fetch v13, OffsetCommit/OffsetFetch v10).
+// not resolve by ID (Produce v13, Fetch v13, OffsetCommit/OffsetFetch v10)
+// and before KIP-890's transaction versions (InitProducerId v5,
+// AddPartitionsToTxn v4, EndTxn v4, TxnOffsetCommit v4).
 func (b *Broker) servedAPIs() map[int16]api {
 	return map[int16]api{
 		kmsg.Produce.Int16():                 {3, 12, b.handleProduce},
@@ -44,6 +46,12 @@ func (b *Broker) servedAPIs() map[int16]api {
 		kmsg.CreatePartitions.Int16():        {0, 3, b.handleCreatePartitions},
 		kmsg.DeleteGroups.Int16():            {0, 2, b.handleDeleteGroups},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, b.handleIncrementalAlterConfigs},
+		kmsg.AddPartitionsToTxn.Int16():      {0, 3, b.handleAddPartitionsToTxn},
+		kmsg.AddOffsetsToTxn.Int16():         {0, 3, b.handleAddOffsetsToTxn},
+		kmsg.EndTxn.Int16():                  {0, 3, b.handleEndTxn},
+		kmsg.TxnOffsetCommit.Int16():         {0, 3, b.handleTxnOffsetCommit},
+		kmsg.DescribeTransactions.Int16():    {0, 0, b.handleDescribeTransactions},
+		kmsg.ListTransactions.Int16():        {0, 1, b.handleListTransactions},
 	}
 }
 

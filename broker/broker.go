@@ -17,6 +17,7 @@ import (
 
 	"github.com/tributary/tributary/broker/group"
 	"github.com/tributary/tributary/broker/storage"
+	"github.com/tributary/tributary/broker/txn"
 )
 
 // Defaults for Config.
@@ -33,6 +34,9 @@ const (
 	DefaultPartitions = 1
 	// DefaultRetentionCheckInterval is how often retention runs.
 	DefaultRetentionCheckInterval = 5 * time.Minute
+	// DefaultCleanerInterval is how often the log cleaner looks for
+	// compacted partitions to clean (Kafka's log.cleaner.backoff.ms).
+	DefaultCleanerInterval = 15 * time.Second
 )
 
 // OffsetsTopic is the internal topic holding committed offsets and group
@@ -69,9 +73,20 @@ type Config struct {
 	// RetentionCheckInterval is how often retention runs; default
 	// DefaultRetentionCheckInterval.
 	RetentionCheckInterval time.Duration
+	// CleanerInterval is how often the log cleaner runs over the partitions
+	// with cleanup.policy compact; default DefaultCleanerInterval.
+	CleanerInterval time.Duration
 	// Group configures the group coordinator; zero fields take
 	// broker/group's defaults.
 	Group group.Config
+	// TransactionAbortInterval is how often transactions open longer than
+	// their timeout are aborted; default txn.DefaultAbortInterval (10s,
+	// Kafka's transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionAbortInterval time.Duration
+	// MaxTransactionTimeout bounds the timeout a transactional producer may
+	// ask for; default txn.DefaultMaxTimeout (15m,
+	// transaction.max.timeout.ms).
+	MaxTransactionTimeout time.Duration
 	// FS is the filesystem under DataDir; default storage.OSFS.
 	FS storage.FS
 	// Logger receives the broker's log lines; default slog.Default().
@@ -87,6 +102,7 @@ func DefaultConfig() Config {
 		DefaultPartitions:      DefaultPartitions,
 		MaxRequestBytes:        DefaultMaxRequestBytes,
 		RetentionCheckInterval: DefaultRetentionCheckInterval,
+		CleanerInterval:        DefaultCleanerInterval,
 	}
 }
 
@@ -113,6 +129,9 @@ func (c *Config) fill() error {
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = d.RetentionCheckInterval
 	}
+	if c.CleanerInterval <= 0 {
+		c.CleanerInterval = d.CleanerInterval
+	}
 	if c.FS == nil {
 		c.FS = storage.OSFS
 	}
@@ -129,6 +148,7 @@ type Broker struct {
 	clusterID string
 	pids      *storage.ProducerIDAllocator
 	groups    *group.Coordinator
+	txns      *txn.Coordinator
 	topics    *topicRegistry
 	apis      map[int16]api // the dispatch table; read-only after New
 
@@ -193,6 +213,19 @@ func New(cfg Config) (*Broker, error) {
 		b.topics.close()
 		return nil, err
 	}
+	if err := b.openTxnStateTopic(); err != nil {
+		b.topics.close()
+		return nil, err
+	}
+	b.txns = txn.NewCoordinator(txn.Config{
+		MaxTimeout:    cfg.MaxTransactionTimeout,
+		AbortInterval: cfg.TransactionAbortInterval,
+		Logger:        b.log.With("component", "txn"),
+	}, txnBackend{b})
+	if err := b.loadTransactions(); err != nil {
+		b.topics.close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -246,9 +279,13 @@ func (b *Broker) Serve(ln net.Listener) error {
 	b.mu.Unlock()
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertise", b.advertise,
 		"cluster", b.cfg.Cluster, "cluster_id", b.clusterID, "node_id", b.cfg.NodeID)
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.acceptLoop(ln)
 	go b.background()
+	go func() {
+		defer b.wg.Done()
+		b.txns.RunScans(b.ctx)
+	}()
 	return nil
 }
 
@@ -319,11 +356,13 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 	}
 }
 
-// background runs retention and the interval fsync policy.
+// background runs retention, the log cleaner and the interval fsync policy.
 func (b *Broker) background() {
 	defer b.wg.Done()
 	retention := time.NewTicker(b.cfg.RetentionCheckInterval)
 	defer retention.Stop()
+	cleaner := time.NewTicker(b.cfg.CleanerInterval)
+	defer cleaner.Stop()
 	var syncC <-chan time.Time
 	if p := b.cfg.Log.Fsync; p.Mode == storage.FsyncInterval && p.Interval > 0 {
 		t := time.NewTicker(p.Interval)
@@ -336,6 +375,8 @@ func (b *Broker) background() {
 			return
 		case <-retention.C:
 			b.topics.enforceRetention()
+		case <-cleaner.C:
+			b.topics.cleanLogs(b.ctx)
 		case <-syncC:
 			b.topics.syncAll()
 		}
@@ -368,6 +409,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	b.cancel()
+	b.txns.Close()
 	b.groups.Close()
 
 	done := make(chan struct{})

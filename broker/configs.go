@@ -28,6 +28,10 @@ var configTypes = map[string]kmsg.ConfigType{
 	cfgSegmentMs:       kmsg.ConfigTypeLong,
 	cfgMaxMessageBytes: kmsg.ConfigTypeInt,
 	cfgTimestampType:   kmsg.ConfigTypeString,
+
+	cfgDeleteRetentionMs:      kmsg.ConfigTypeLong,
+	cfgMinCleanableDirtyRatio: kmsg.ConfigTypeDouble,
+	cfgMinCompactionLagMs:     kmsg.ConfigTypeLong,
 }
 
 // brokerConfigNames maps each topic config to the broker setting holding
@@ -40,6 +44,10 @@ var brokerConfigNames = map[string]string{
 	cfgSegmentMs:       "log.roll.ms",
 	cfgMaxMessageBytes: "message.max.bytes",
 	cfgTimestampType:   "log.message.timestamp.type",
+
+	cfgDeleteRetentionMs:      "log.cleaner.delete.retention.ms",
+	cfgMinCleanableDirtyRatio: "log.cleaner.min.cleanable.ratio",
+	cfgMinCompactionLagMs:     "log.cleaner.min.compaction.lag.ms",
 }
 
 // describeTopicConfigs lists the topic configs (all, or those in names)

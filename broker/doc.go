@@ -9,7 +9,9 @@
 //
 // Each Kafka API lives in its own file, which opens with the versions it
 // serves and how it behaves. Partition logs are broker/storage; consumer
-// groups and committed offsets are broker/group.
+// groups and committed offsets are broker/group; the transaction
+// coordinator is broker/txn (its state in the internal topic
+// __transaction_state, one partition; markers written by txn.go).
 //
 // # Data directory
 //

@@ -21,7 +21,10 @@ import (
 // always sent whole even when it alone is larger (KIP-74), so consumers never
 // stall on a large batch. read_uncommitted reads up to the high watermark,
 // read_committed up to the last stable offset (equal while there are no
-// transactions). Fetch sessions (KIP-227) are not kept: session ID 0 tells
+// transactions) and with the aborted transactions overlapping the records
+// sent (from the partition's aborted-transaction index), so the consumer
+// drops their batches; a commit or abort marker moves the last stable offset
+// and wakes read_committed long polls. Fetch sessions (KIP-227) are not kept: session ID 0 tells
 // clients to send full requests. A CurrentLeaderEpoch (v9+) above ours gets
 // UNKNOWN_LEADER_EPOCH, below ours FENCED_LEADER_EPOCH. The records are sent
 // from the segment files with sendfile (fetchframe.go).
@@ -147,6 +150,13 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, version int16) (*fetchRespons
 					break
 				}
 				fp.read = rr
+				if committed && rr.Bytes > 0 {
+					// Every aborted transaction overlapping what may be in
+					// the records; the consumer drops their batches.
+					for _, a := range l.AbortedTransactions(rp.FetchOffset, upTo) {
+						fp.aborted = append(fp.aborted, abortedTxn{producerID: a.ProducerID, firstOffset: a.FirstOffset})
+					}
+				}
 				total += rr.Bytes
 				remaining -= rr.Bytes
 			}

@@ -34,7 +34,9 @@ func (f *memFile) Close() error                { return nil }
 // TestFetchFrameMatchesKmsg frames a Fetch response by hand for every served
 // version and compares it byte for byte with kmsg's encoding of the same
 // response: error and success partitions, several topics, records split
-// across chunks, null and non-null aborted-transaction lists, empty records.
+// across chunks, a read_committed partition with records and a non-empty
+// aborted-transaction list (as readFetch builds it), null and empty lists,
+// empty records.
 func TestFetchFrameMatchesKmsg(t *testing.T) {
 	file := &memFile{b: bytes.Repeat([]byte("0123456789abcdef"), 300)}
 	chunks := []storage.Chunk{{File: file, Pos: 5, Len: 1000}, {File: file, Pos: 2000, Len: 777}}
@@ -49,12 +51,13 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 			ours := &fetchResponse{version: v, throttle: 7, errorCode: 0, sessionID: 0, topics: []fetchTopic{
 				{name: "orders", partitions: []fetchPartition{
 					{index: 0, highWatermark: 100, lastStableOffset: 90, logStartOffset: 3, preferredReplica: -1,
-						aborted: []abortedTxn{}, read: storage.ReadResult{Chunks: chunks, Bytes: int64(len(records))}},
+						aborted: []abortedTxn{{producerID: 7, firstOffset: 40}, {producerID: 1 << 40, firstOffset: 95}},
+						read:    storage.ReadResult{Chunks: chunks, Bytes: int64(len(records))}},
 					{index: 1, errorCode: 1, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, preferredReplica: -1},
 				}},
 				{name: "t2", partitions: []fetchPartition{
 					{index: 4, highWatermark: 5, lastStableOffset: 5, logStartOffset: 0, preferredReplica: -1,
-						aborted: []abortedTxn{{producerID: 9, firstOffset: 2}, {producerID: 11, firstOffset: 4}}},
+						aborted: []abortedTxn{}},
 				}},
 			}}
 			framed, splices := frameFetch(nil, 42, ours)
@@ -70,7 +73,11 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 			t1.Topic = "orders"
 			p0 := kmsg.NewFetchResponseTopicPartition()
 			p0.Partition, p0.HighWatermark, p0.LastStableOffset, p0.LogStartOffset = 0, 100, 90, 3
-			p0.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			for _, a := range []abortedTxn{{7, 40}, {1 << 40, 95}} {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.producerID, a.firstOffset
+				p0.AbortedTransactions = append(p0.AbortedTransactions, at)
+			}
 			p0.RecordBatches = records
 			p1 := kmsg.NewFetchResponseTopicPartition()
 			p1.Partition, p1.ErrorCode, p1.HighWatermark, p1.LastStableOffset, p1.LogStartOffset = 1, 1, -1, -1, -1
@@ -81,11 +88,7 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 			t2.Topic = "t2"
 			p4 := kmsg.NewFetchResponseTopicPartition()
 			p4.Partition, p4.HighWatermark, p4.LastStableOffset, p4.LogStartOffset = 4, 5, 5, 0
-			for _, a := range []abortedTxn{{9, 2}, {11, 4}} {
-				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-				at.ProducerID, at.FirstOffset = a.producerID, a.firstOffset
-				p4.AbortedTransactions = append(p4.AbortedTransactions, at)
-			}
+			p4.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			p4.RecordBatches = []byte{}
 			t2.Partitions = []kmsg.FetchResponseTopicPartition{p4}
 			want.Topics = []kmsg.FetchResponseTopic{t1, t2}
@@ -112,6 +115,9 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 			}
 			if !bytes.Equal(back.Topics[0].Partitions[0].RecordBatches, records) {
 				t.Fatalf("records differ after decoding")
+			}
+			if at := back.Topics[0].Partitions[0].AbortedTransactions; len(at) != 2 || at[1].ProducerID != 1<<40 || at[1].FirstOffset != 95 {
+				t.Fatalf("aborted transactions after decoding: %+v", at)
 			}
 		})
 	}

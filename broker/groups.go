@@ -21,21 +21,16 @@ const (
 
 // FindCoordinator: v0–v4 (v4 batches keys).
 //
-// This node coordinates every group. Transaction coordinators get
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message until transactions are
-// built; other key types INVALID_REQUEST.
+// This node coordinates every group and every transactional ID; other key
+// types get INVALID_REQUEST.
 func (b *Broker) handleFindCoordinator(c *conn, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.FindCoordinatorRequest)
 	resp := kmsg.NewPtrFindCoordinatorResponse()
 	host, port := b.advertised()
 	answer := func(key string) (node int32, code int16, msg *string) {
 		switch req.CoordinatorType {
-		case coordinatorGroup:
+		case coordinatorGroup, coordinatorTransaction:
 			return b.cfg.NodeID, 0, nil
-		case coordinatorTransaction:
-			m := transactionsUnsupportedMsg
-			c.log.Warn("transaction coordinator lookup refused: "+m, "transactional_id", key, "client_id", r.clientID)
-			return -1, errTransactionsUnsupported.Code, &m
 		default:
 			m := fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType)
 			return -1, kerr.InvalidRequest.Code, &m
@@ -137,74 +132,39 @@ func (b *Broker) openOffsetsTopic(want int32) (int32, error) {
 	return want, nil
 }
 
-// loadGroups replays the offsets topic into the coordinator.
+// loadGroups replays the offsets topic into the coordinator. Records of
+// transactional batches become pending offsets of their producer, resolved
+// by the marker that follows them (or, after the replay, by the transaction
+// coordinator's recovery).
 func (b *Broker) loadGroups() error {
 	t := b.topics.view(OffsetsTopic)
 	if t == nil {
 		return fmt.Errorf("%s is missing", OffsetsTopic)
 	}
 	for _, p := range t.partitions {
-		recs, err := readAllRecords(p.log)
+		err := replayLog(p.log, func(h *storage.BatchHeader, batch []byte) error {
+			if h.IsControl() {
+				if h.IsTransactional() {
+					b.groups.CompleteTxn(p.index, h.ProducerID, isCommitMarker(batch))
+				}
+				return nil
+			}
+			recs, err := storage.DecodeRecords(batch)
+			if err != nil {
+				return err
+			}
+			grecs := make([]group.Record, len(recs))
+			for i, r := range recs {
+				grecs[i] = group.Record{Key: r.Key, Value: r.Value}
+			}
+			if h.IsTransactional() {
+				return b.groups.LoadTxn(p.index, h.ProducerID, grecs)
+			}
+			return b.groups.Load(p.index, grecs)
+		})
 		if err != nil {
-			return fmt.Errorf("replay %s-%d: %w", OffsetsTopic, p.index, err)
-		}
-		grecs := make([]group.Record, len(recs))
-		for i, r := range recs {
-			grecs[i] = group.Record{Key: r.Key, Value: r.Value}
-		}
-		if err := b.groups.Load(p.index, grecs); err != nil {
 			return fmt.Errorf("load groups from %s-%d: %w", OffsetsTopic, p.index, err)
 		}
 	}
 	return nil
-}
-
-// readAllRecords decodes every record of a log up to its high watermark.
-func readAllRecords(l *storage.Log) ([]storage.Record, error) {
-	var out []storage.Record
-	off, hw := l.LogStartOffset(), l.HighWatermark()
-	for off < hw {
-		rr, err := l.Read(off, 4<<20, true, hw)
-		if err != nil {
-			return nil, err
-		}
-		if rr.Bytes == 0 {
-			rr.Release()
-			break
-		}
-		buf := make([]byte, 0, rr.Bytes)
-		for _, ch := range rr.Chunks {
-			part := make([]byte, ch.Len)
-			if _, err := ch.File.ReadAt(part, ch.Pos); err != nil {
-				rr.Release()
-				return nil, err
-			}
-			buf = append(buf, part...)
-		}
-		rr.Release()
-		batches, err := storage.SplitBatches(buf)
-		if err != nil {
-			return nil, err
-		}
-		for _, batch := range batches {
-			h, err := storage.ParseBatchHeader(batch)
-			if err != nil {
-				return nil, err
-			}
-			next := h.BaseOffset + int64(h.LastOffsetDelta) + 1
-			if h.Attributes&attrControl == 0 {
-				recs, err := storage.DecodeRecords(batch)
-				if err != nil {
-					return nil, err
-				}
-				for _, r := range recs {
-					if r.Offset >= off {
-						out = append(out, r)
-					}
-				}
-			}
-			off = next
-		}
-	}
-	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/broker/storage"
+	"github.com/tributary/tributary/broker/txn"
 )
 
 // Record-batch attribute bits.
@@ -26,14 +27,37 @@ const (
 // MESSAGE_TOO_LARGE, UNSUPPORTED_FOR_MESSAGE_FORMAT, OUT_OF_ORDER_SEQUENCE_NUMBER,
 // INVALID_PRODUCER_EPOCH, INVALID_TOPIC_EXCEPTION for internal topics. A
 // retried batch among its producer's last five is answered with its original
-// offset and no error. Transactional batches get INVALID_TXN_STATE until
-// transactions are built. With acks=0 nothing is answered; an error then
+// offset and no error. With acks=0 nothing is answered; an error then
 // closes the connection so the client notices, as Kafka does.
+//
+// Transactional produce (a transactional ID in the request, batches with the
+// transactional bit): the producer ID and epoch of the first batch are
+// checked against the transaction coordinator (INVALID_PRODUCER_ID_MAPPING,
+// INVALID_PRODUCER_EPOCH for a fenced epoch), which holds the transaction
+// while the request is appended, and every partition must have been added
+// to the open transaction (INVALID_TXN_STATE otherwise). Every batch must be
+// transactional and of that producer, and a transactional batch needs a
+// transactional ID (INVALID_TXN_STATE). The partition log checks the epoch
+// again (INVALID_PRODUCER_EPOCH).
 func (b *Broker) handleProduce(c *conn, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.ProduceRequest)
 	resp := kmsg.NewPtrProduceResponse()
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	failed := ""
+	var guard *txn.Guard
+	var txnCode int16
+	var txnProducer storage.BatchHeader
+	if req.TransactionID != nil && !badAcks {
+		txnProducer, txnCode = firstProducer(req)
+		if txnCode == 0 {
+			guard, txnCode = b.txns.BeginProduce(*req.TransactionID, txnProducer.ProducerID, txnProducer.ProducerEpoch)
+			defer guard.Release()
+		}
+		if txnCode != 0 {
+			c.log.Debug("transactional produce refused", "transactional_id", *req.TransactionID,
+				"producer_id", txnProducer.ProducerID, "epoch", txnProducer.ProducerEpoch, "err", kerr.ErrorForCode(txnCode))
+		}
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -43,10 +67,14 @@ func (b *Broker) handleProduce(c *conn, r *request) (kmsg.Response, error) {
 			switch {
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
-			case req.TransactionID != nil:
-				sp.ErrorCode = kerr.InvalidTxnState.Code
+			case txnCode != 0:
+				sp.ErrorCode = txnCode
+			case guard != nil:
+				if sp.ErrorCode = guard.Partition(txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); sp.ErrorCode == 0 {
+					b.producePartition(c, rt.Topic, rp.Partition, rp.Records, &txnProducer, &sp)
+				}
 			default:
-				b.producePartition(c, rt.Topic, rp.Partition, rp.Records, &sp)
+				b.producePartition(c, rt.Topic, rp.Partition, rp.Records, nil, &sp)
 			}
 			if sp.ErrorCode != 0 && failed == "" {
 				failed = fmt.Sprintf("%s-%d: %s", rt.Topic, rp.Partition, kerr.ErrorForCode(sp.ErrorCode))
@@ -64,7 +92,28 @@ func (b *Broker) handleProduce(c *conn, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func (b *Broker) producePartition(c *conn, topic string, index int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+// firstProducer returns the header of the request's first batch, whose
+// producer a transactional request is checked for.
+func firstProducer(req *kmsg.ProduceRequest) (storage.BatchHeader, int16) {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			h, err := storage.ParseBatchHeader(rp.Records)
+			if err != nil {
+				return h, logErrorCode(err)
+			}
+			if h.Attributes&attrTransactional == 0 || h.ProducerID < 0 {
+				return h, kerr.InvalidTxnState.Code
+			}
+			return h, 0
+		}
+	}
+	return storage.BatchHeader{}, kerr.InvalidRequest.Code
+}
+
+// producePartition appends one partition's records. txnProducer is the
+// producer of a transactional request (whose every batch must be
+// transactional and of that producer), nil otherwise (no batch may be).
+func (b *Broker) producePartition(c *conn, topic string, index int32, records []byte, txnProducer *storage.BatchHeader, sp *kmsg.ProduceResponseTopicPartition) {
 	p := b.topics.partition(topic, index)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -90,9 +139,11 @@ func (b *Broker) producePartition(c *conn, topic string, index int32, records []
 			switch {
 			case h.Attributes&attrControl != 0:
 				err = fmt.Errorf("%w: control batches are written by the coordinator only", storage.ErrInvalidRecord)
-			case h.Attributes&attrTransactional != 0:
+			case txnProducer == nil && h.Attributes&attrTransactional != 0,
+				txnProducer != nil && (h.Attributes&attrTransactional == 0 || h.ProducerID != txnProducer.ProducerID || h.ProducerEpoch != txnProducer.ProducerEpoch):
 				sp.ErrorCode = kerr.InvalidTxnState.Code
-				c.log.Warn("transactional produce rejected: transactions are not supported yet", "topic", topic, "partition", index, "producer_id", h.ProducerID)
+				c.log.Warn("produce rejected: transactional bit or producer does not match the request's transactional ID",
+					"topic", topic, "partition", index, "producer_id", h.ProducerID, "transactional", h.Attributes&attrTransactional != 0)
 				return
 			}
 		}

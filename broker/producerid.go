@@ -5,28 +5,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errTransactionsUnsupported is what clients asking for transactions get
-// until transactions are built: non-retriable, so they stop at once, and
-// explained in the broker's log.
-var errTransactionsUnsupported = kerr.TransactionalIDAuthorizationFailed
-
-const transactionsUnsupportedMsg = "transactions are not supported by this broker yet; use an idempotent (non-transactional) producer"
-
 // InitProducerID: v0–v4.
 //
 // Without a transactional ID: a new producer ID, epoch 0, from the broker's
 // fsynced counter (storage.ProducerIDAllocator), so IDs are never reissued,
-// even after a restart. With one: TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a
-// log line, until transactions are built.
+// even after a restart. With one: broker/txn's coordinator, which keeps one
+// producer ID per transactional ID and bumps its epoch on every call,
+// fencing the previous instance.
 func (b *Broker) handleInitProducerID(c *conn, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.InitProducerIDRequest)
+	if req.TransactionalID != nil {
+		return b.txns.InitProducerID(c.ctx(), req), nil
+	}
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		c.log.Warn("transactional InitProducerId refused: "+transactionsUnsupportedMsg, "transactional_id", *req.TransactionalID, "client_id", r.clientID)
-		resp.ErrorCode = errTransactionsUnsupported.Code
-		return resp, nil
-	}
 	id, err := b.pids.Next()
 	if err != nil {
 		b.log.Error("allocating a producer ID failed", "err", err)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,14 +24,19 @@ const (
 	cfgSegmentMs       = "segment.ms"
 	cfgMaxMessageBytes = "max.message.bytes"
 	cfgTimestampType   = "message.timestamp.type"
+
+	// Log compaction (cleanup.policy containing compact).
+	cfgDeleteRetentionMs      = "delete.retention.ms"
+	cfgMinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
+	cfgMinCompactionLagMs     = "min.compaction.lag.ms"
 )
 
-var topicConfigKeys = []string{cfgCleanupPolicy, cfgMaxMessageBytes, cfgTimestampType,
-	cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs}
+var topicConfigKeys = []string{cfgCleanupPolicy, cfgDeleteRetentionMs, cfgMaxMessageBytes, cfgTimestampType,
+	cfgMinCleanableDirtyRatio, cfgMinCompactionLagMs, cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs}
 
 // topicLogConfig applies a topic's overrides to the broker defaults. It
-// reports every bad override, not just the first. Internal topics never
-// expire.
+// reports every bad override, not just the first. Internal topics are
+// compacted and never expire.
 func topicLogConfig(defaults storage.Config, overrides map[string]string, internal bool) (storage.Config, error) {
 	cfg := defaults
 	var errs error
@@ -47,6 +53,7 @@ func topicLogConfig(defaults storage.Config, overrides map[string]string, intern
 	if internal {
 		cfg.RetentionMs = -1
 		cfg.RetentionBytes = -1
+		cfg.Cleanup = storage.CleanupCompact
 	}
 	return cfg, errs
 }
@@ -67,15 +74,38 @@ func applyTopicConfig(cfg *storage.Config, key, value string) error {
 	}
 	switch key {
 	case cfgCleanupPolicy:
+		var policy storage.CleanupPolicy
 		for _, p := range strings.Split(value, ",") {
 			switch strings.TrimSpace(p) {
 			case "delete":
+				policy |= storage.CleanupDelete
 			case "compact":
-				return fmt.Errorf("%w: %s=%q: %v", errInvalidConfig, key, value, errUnsupportedCompact)
+				policy |= storage.CleanupCompact
 			default:
-				return bad("must be delete")
+				return bad("must be delete, compact or compact,delete")
 			}
 		}
+		cfg.Cleanup = policy
+	case cfgDeleteRetentionMs, cfgMinCompactionLagMs:
+		n, err := num(0)
+		if err != nil {
+			return err
+		}
+		d := time.Duration(n) * time.Millisecond
+		if key == cfgMinCompactionLagMs {
+			cfg.MinCompactionLag = d
+		} else {
+			// storage takes zero for its default: 0 ms is the shortest
+			// positive duration.
+			cfg.DeleteRetention = max(d, time.Nanosecond)
+		}
+	case cfgMinCleanableDirtyRatio:
+		r, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil || r < 0 || r > 1 {
+			return bad("must be a number from 0 to 1")
+		}
+		// storage takes zero for its default: 0 means any dirty byte.
+		cfg.MinCleanableDirtyRatio = max(r, math.SmallestNonzeroFloat64)
 	case cfgRetentionMs:
 		n, err := num(-1)
 		if err != nil {
@@ -140,7 +170,16 @@ func topicConfigValue(cfg storage.Config, key string) string {
 	}
 	switch key {
 	case cfgCleanupPolicy:
-		return "delete"
+		return cfg.Cleanup.String()
+	case cfgDeleteRetentionMs:
+		return strconv.FormatInt(cfg.DeleteRetention.Milliseconds(), 10)
+	case cfgMinCompactionLagMs:
+		return strconv.FormatInt(cfg.MinCompactionLag.Milliseconds(), 10)
+	case cfgMinCleanableDirtyRatio:
+		if cfg.MinCleanableDirtyRatio < 1e-9 {
+			return "0.0"
+		}
+		return strconv.FormatFloat(cfg.MinCleanableDirtyRatio, 'f', -1, 64)
 	case cfgRetentionMs:
 		return ms(cfg.RetentionMs)
 	case cfgRetentionBytes:

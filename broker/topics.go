@@ -1,10 +1,10 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -18,10 +18,10 @@ import (
 	"github.com/tributary/tributary/broker/storage"
 )
 
-// internalTopics are created and owned by the broker. They never expire
-// (retention.ms=-1) until log compaction exists, and Metadata marks them
-// internal.
-var internalTopics = map[string]bool{OffsetsTopic: true}
+// internalTopics are created and owned by the broker. They are compacted
+// (cleanup.policy=compact) and never expire by retention, and Metadata marks
+// them internal.
+var internalTopics = map[string]bool{OffsetsTopic: true, TransactionStateTopic: true}
 
 // maxTopicNameLen is Kafka's limit (249, leaving room for partition suffixes).
 const maxTopicNameLen = 249
@@ -115,6 +115,9 @@ func (r *topicRegistry) load(name string) error {
 		return fmt.Errorf("read topic %s: bad ID: %w", name, err)
 	}
 	t := &topic{name: name, id: id, internal: internalTopics[name], configs: tf.Configs}
+	if t.internal {
+		t.configs = internalConfigs(t.configs)
+	}
 	cfg, err := topicLogConfig(r.defaults, t.configs, t.internal)
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", name, err)
@@ -233,7 +236,6 @@ var (
 	errInvalidPartitions  = errors.New("invalid partition count")
 	errInvalidConfig      = errors.New("invalid config")
 	errPolicyViolation    = errors.New("not allowed for this topic")
-	errUnsupportedCompact = errors.New("cleanup.policy=compact is not supported yet: log compaction is not built; use delete")
 )
 
 func validateTopicName(name string) error {
@@ -258,6 +260,9 @@ func (r *topicRegistry) create(name string, partitions int32, configs map[string
 		return nil, fmt.Errorf("%w: %d, must be at least 1", errInvalidPartitions, partitions)
 	}
 	internal := internalTopics[name]
+	if internal {
+		configs = internalConfigs(configs)
+	}
 	cfg, err := topicLogConfig(r.defaults, configs, internal)
 	if err != nil {
 		return nil, err
@@ -410,6 +415,33 @@ func (r *topicRegistry) enforceRetention() {
 	}
 }
 
+// cleanLogs runs the log cleaner over every partition of a compacted
+// topic, one at a time, until ctx is done.
+func (r *topicRegistry) cleanLogs(ctx context.Context) {
+	for _, t := range r.snapshot() {
+		for _, p := range t.partitions {
+			if ctx.Err() != nil {
+				return
+			}
+			if p.log.Config().Cleanup&storage.CleanupCompact == 0 {
+				continue
+			}
+			if _, err := p.log.Clean(ctx); err != nil && !errors.Is(err, storage.ErrClosed) && ctx.Err() == nil {
+				r.log.Error("log cleaning failed", "topic", t.name, "partition", p.index, "err", err)
+			}
+		}
+	}
+}
+
+// internalConfigs returns the configs of an internal topic: compacted, as
+// Kafka's internal topics are, also for topics created before compaction
+// existed.
+func internalConfigs(configs map[string]string) map[string]string {
+	out := cloneConfigs(configs)
+	out[cfgCleanupPolicy] = "compact"
+	return out
+}
+
 func (r *topicRegistry) syncAll() {
 	for _, t := range r.snapshot() {
 		for _, p := range t.partitions {
@@ -448,4 +480,3 @@ func cloneConfigs(m map[string]string) map[string]string {
 	return out
 }
 
-var _ = fs.ErrNotExist

@@ -132,7 +132,7 @@ func (f *flow) run(ctx context.Context) error {
 			kind = fe.kind
 		}
 		f.noteError(kind, err)
-		if errors.Is(err, ErrFenced) || (fe != nil && fe.permanent) {
+		if errors.Is(err, ErrFenced) || errors.Is(err, ErrAuth) || (fe != nil && fe.permanent) {
 			f.setState("failed")
 			f.log.Error("flow stopped", "err", err)
 			return fmt.Errorf("flow %s: %w", f.id, err)
@@ -382,6 +382,14 @@ func recordSize(r *Record) int {
 // renaming, partitioning, the provenance header and the oversized policy.
 func (f *flow) transform(cluster, sourceID, targetID string, recs []Record, routes map[string]*route) (chunk, error) {
 	c := chunk{records: make([]OutRecord, 0, len(recs)), next: make(map[SourcePartition]int64)}
+	// One slab for every record's headers and one buffer for the
+	// provenance encodings, instead of two allocations per record.
+	nh := 0
+	for i := range recs {
+		nh += len(recs[i].Headers) + 1
+	}
+	slab := make([]Header, 0, nh)
+	provBuf := make([]byte, 0, 48*len(recs))
 	for i := range recs {
 		r := &recs[i]
 		r.Source.Cluster = cluster
@@ -402,13 +410,16 @@ func (f *flow) transform(cluster, sourceID, targetID string, recs []Record, rout
 		} else {
 			prov.Path = []string{sourceID}
 		}
-		headers := make([]Header, 0, len(r.Headers)+1)
+		start := len(slab)
 		for _, h := range r.Headers {
 			if h.Key != ProvenanceHeader {
-				headers = append(headers, h)
+				slab = append(slab, h)
 			}
 		}
-		headers = append(headers, Header{Key: ProvenanceHeader, Value: prov.AppendTo(nil)})
+		pstart := len(provBuf)
+		provBuf = prov.AppendTo(provBuf)
+		slab = append(slab, Header{Key: ProvenanceHeader, Value: provBuf[pstart:len(provBuf):len(provBuf)]})
+		headers := slab[start:len(slab):len(slab)]
 		out := OutRecord{Record: *r, Topic: rt.target}
 		out.Headers = headers
 		size := recordSize(&out.Record)

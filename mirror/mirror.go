@@ -188,6 +188,13 @@ var (
 	// producer another instance of the flow has fenced: the flow must stop,
 	// not retry.
 	ErrFenced = errors.New("fenced by a newer instance of the flow")
+	// ErrAuth is returned (wrapped) by a Source or Sink whose connection
+	// was refused for its credentials or certificate (wrong SASL
+	// password, untrusted broker certificate, client certificate
+	// refused): retrying with the same settings fails the same way, so the
+	// flow stops (state failed) instead of retrying; a corrected job file
+	// restarts it.
+	ErrAuth = errors.New("authentication failed")
 )
 
 // FlowID names the flow of a job into one target.

@@ -39,7 +39,11 @@ func (p *pending) add(c chunk) {
 	if c.err != nil {
 		p.err = c.err
 	}
-	p.records = append(p.records, c.records...)
+	if p.records == nil {
+		p.records = c.records // the first chunk's slice, reused as the batch's
+	} else {
+		p.records = append(p.records, c.records...)
+	}
 	if p.next == nil {
 		p.next = make(map[SourcePartition]int64, len(c.next))
 	}

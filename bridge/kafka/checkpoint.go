@@ -158,10 +158,11 @@ func (s *Sink) createCheckpointTopic(ctx context.Context) error {
 	return nil
 }
 
-// LoadCheckpoint returns flow's latest checkpoint, or nil if it has none.
-// It reads the flow's checkpoint partition backwards from its end (last
-// stable offset) in windows that double in size, and stops at the first
-// window holding a record keyed by the flow ID.
+// LoadCheckpoint returns flow's latest committed checkpoint, or nil if it
+// has none. It reads the flow's checkpoint partition backwards from its end
+// (the last stable offset, once settled: see settledEnd) in windows that
+// double in size, and stops at the first window holding a committed record
+// keyed by the flow ID.
 func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpoint, error) {
 	n, err := s.checkpointPartitions(ctx)
 	if err != nil {
@@ -172,12 +173,12 @@ func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpo
 	if err != nil {
 		return nil, err
 	}
-	end, err := s.c.listOffsets(ctx, []mirror.TopicPartition{tp}, -1)
+	lo := start[tp]
+	hi, err := s.settledEnd(ctx, tp, lo)
 	if err != nil {
 		return nil, err
 	}
 	key := []byte(flow)
-	lo, hi := start[tp], end[tp]
 	for window := int64(s.opts.CheckpointWindow); hi > lo; window *= 2 {
 		from := max(hi-window, lo)
 		val, err := s.lastWithKey(ctx, tp, key, from, hi)
@@ -194,6 +195,73 @@ func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpo
 		hi = from
 	}
 	return nil, nil
+}
+
+// settledEnd returns tp's last stable offset once it has reached the high
+// watermark as of the call: every transaction open at the call has then
+// ended, committed or aborted, so a read_committed read up to it sees every
+// committed checkpoint written before the call.
+//
+// Reading up to the last stable offset as first reported would not do: the
+// checkpoint topic is shared by flows, and another flow's open transaction
+// holds the last stable offset below this flow's newest committed
+// checkpoint, which would then be missed (a transactional flow would resume
+// from an older one and write records twice). A transactional Sink has
+// already fenced its own older instances when this is called, so only
+// other flows' transactions are waited for: each ends within a write or,
+// abandoned, within its transaction timeout. lo is the partition's log
+// start offset. It returns an error only when ctx ends or the fetch fails.
+func (s *Sink) settledEnd(ctx context.Context, tp mirror.TopicPartition, lo int64) (int64, error) {
+	hw, lso, err := s.fetchEnds(ctx, tp, lo)
+	if err != nil {
+		return 0, err
+	}
+	want := hw
+	wait, logged := 10*time.Millisecond, false
+	for lso < want {
+		if !logged && wait >= 640*time.Millisecond {
+			s.log.Info("waiting for open transactions on the checkpoint partition to end",
+				"topic", tp.Topic, "partition", tp.Partition, "last_stable_offset", lso, "high_watermark", want)
+			logged = true
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return 0, s.c.errorf(ctx.Err(), "wait for the last stable offset of %s to reach %d (at %d)", tp, want, lso)
+		}
+		wait = min(2*wait, time.Second)
+		if _, lso, err = s.fetchEnds(ctx, tp, lo); err != nil {
+			return 0, err
+		}
+	}
+	return lso, nil
+}
+
+// fetchEnds returns tp's high watermark and last stable offset, as an
+// empty-handed read_committed Fetch at offset from reports them.
+func (s *Sink) fetchEnds(ctx context.Context, tp mirror.TopicPartition, from int64) (hw, lso int64, err error) {
+	var resp *sarama.FetchResponse
+	err = s.c.call(ctx, func() error {
+		leader, err := s.c.cl.Leader(tp.Topic, tp.Partition)
+		if err != nil {
+			return err
+		}
+		req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 0, MinBytes: 0, MaxBytes: 1, Isolation: sarama.ReadCommitted}
+		req.AddBlock(tp.Topic, tp.Partition, from, 1, -1)
+		resp, err = leader.Fetch(req)
+		return err
+	})
+	if err != nil {
+		return 0, 0, s.c.errorf(err, "fetch ends of %s", tp)
+	}
+	blk := resp.GetBlock(tp.Topic, tp.Partition)
+	if blk == nil {
+		return 0, 0, s.c.errorf(sarama.ErrIncompleteResponse, "fetch ends of %s", tp)
+	}
+	if !errors.Is(blk.Err, sarama.ErrNoError) {
+		return 0, 0, s.c.errorf(blk.Err, "fetch ends of %s", tp)
+	}
+	return blk.HighWaterMarkOffset, blk.LastStableOffset, nil
 }
 
 // lastWithKey returns the value of the last committed record in [from, to)

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -43,19 +42,22 @@ func newCluster(cfg Config) (*cluster, error) {
 	conf := cfg.saramaConfig()
 	cl, err := sarama.NewClient(cfg.Bootstrap, conf)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
+		return nil, cfg.errorf(err, "connect to %v", cfg.Bootstrap)
 	}
 	admin, err := sarama.NewClusterAdminFromClient(cl)
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("cluster %s: admin client: %w", cfg.Name, err)
+		return nil, cfg.errorf(err, "admin client")
 	}
-	return &cluster{cfg: cfg, log: cfg.Logger.With("cluster", cfg.Name), conf: conf, admin: admin, cl: cl, configs: make(map[string]cachedConfigs)}, nil
+	log := cfg.Logger.With("cluster", cfg.Name)
+	cfg.warnInsecure(log)
+	return &cluster{cfg: cfg, log: log, conf: conf, admin: admin, cl: cl, configs: make(map[string]cachedConfigs)}, nil
 }
 
-// errorf wraps err with the cluster's name and what was being done.
+// errorf wraps err with the cluster's name and what was being done; an
+// authentication failure comes back as its *AuthError (Config.errorf).
 func (c *cluster) errorf(err error, format string, args ...any) error {
-	return fmt.Errorf("cluster %s: %s: %w", c.cfg.Name, fmt.Sprintf(format, args...), err)
+	return c.cfg.errorf(err, format, args...)
 }
 
 // call runs fn, a blocking sarama call, and stops waiting when ctx ends.

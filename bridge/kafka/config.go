@@ -63,11 +63,16 @@ type Config struct {
 	// DefaultMetadataMaxAge; negative: Source.Topics reports no configs.
 	MetadataMaxAge time.Duration
 
-	// Security: TLS and SASL settings come with the bridges issue. They
-	// will be applied in saramaConfig, and never logged.
+	// TLS, when set, encrypts connections and verifies the brokers'
+	// certificates. Default: plaintext.
+	TLS *TLS
+	// SASL, when set, authenticates every connection. Default: none.
+	SASL *SASL
 
 	// Logger receives log lines. Default slog.Default().
 	Logger *slog.Logger
+
+	sec *security // set by fill
 }
 
 // ErrClosed is returned by methods of a closed Source, Consumer or Sink.
@@ -96,8 +101,10 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	_, err := c.kafkaVersion()
-	return err
+	if _, err := c.kafkaVersion(); err != nil {
+		return err
+	}
+	return c.fillSecurity()
 }
 
 func (c *Config) kafkaVersion() (sarama.KafkaVersion, error) {
@@ -113,7 +120,8 @@ func (c *Config) kafkaVersion() (sarama.KafkaVersion, error) {
 
 // saramaConfig is the client configuration shared by every purpose: the
 // consumer and producer settings only matter to the clients that consume
-// or produce.
+// or produce. Every sarama client of the package is made from it, so the
+// version, TLS and SASL settings hold for all; c has been filled.
 func (c *Config) saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
@@ -141,5 +149,7 @@ func (c *Config) saramaConfig() *sarama.Config {
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Producer.MaxMessageBytes = DefaultMaxBatchBytes
+
+	c.applySecurity(sc)
 	return sc
 }

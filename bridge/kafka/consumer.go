@@ -41,12 +41,12 @@ const forwardMaxRecords = 2048
 func newConsumer(cfg Config, log *slog.Logger, from map[mirror.TopicPartition]int64) (*consumer, error) {
 	client, err := sarama.NewClient(cfg.Bootstrap, cfg.saramaConfig())
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: consume: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
+		return nil, cfg.errorf(err, "consume: connect to %v", cfg.Bootstrap)
 	}
 	sc, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("cluster %s: consume: %w", cfg.Name, err)
+		return nil, cfg.errorf(err, "consume")
 	}
 	c := &consumer{
 		cfg:     cfg,
@@ -67,7 +67,7 @@ func newConsumer(cfg Config, log *slog.Logger, from map[mirror.TopicPartition]in
 			}
 			sc.Close()
 			client.Close()
-			return nil, fmt.Errorf("cluster %s: consume %s from offset %d: %w", cfg.Name, tp, off, err)
+			return nil, cfg.errorf(err, "consume %s from offset %d", tp, off)
 		}
 		pcs = append(pcs, pc)
 		sp := mirror.SourcePartition{Cluster: cfg.Name, Topic: tp.Topic, Partition: tp.Partition}
@@ -113,7 +113,12 @@ func (c *consumer) forward(pc sarama.PartitionConsumer, sp mirror.SourcePartitio
 				continue
 			}
 			// sarama retries these itself; it closes Messages when it
-			// gives up (offset out of range, retries exhausted).
+			// gives up (offset out of range, retries exhausted). A
+			// refused authentication cannot heal: fail at once.
+			if ae := c.cfg.authFailure(cerr.Err); ae != nil {
+				c.fail(ae)
+				return
+			}
 			lastErr = cerr.Err
 			c.log.Warn("consume error", "topic", sp.Topic, "partition", sp.Partition, "err", cerr.Err)
 		case m, ok := <-msgs:

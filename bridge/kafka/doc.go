@@ -64,7 +64,29 @@
 // or by the producer's own limit (SinkOptions.MaxBatchBytes) — is reported
 // wrapping mirror.ErrRecordTooLarge with its topic, partition and size.
 // Log lines use the keys "cluster", "topic", "partition", "flow" and "err".
-// Credentials, once the security block exists, are never logged.
+//
+// # Security
+//
+// Config.TLS and Config.SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 through
+// github.com/xdg-go/scram; Kafka 1.0+) apply to every sarama client the
+// package opens, as does Config.Version. With either set, connections go
+// through the package's own dialer: it does the TLS handshake itself and
+// follows the framing of each connection (not its payload, except
+// SaslAuthenticate responses), so that a refusal is told apart from a
+// network error. A refusal — a broker certificate not trusted, a client
+// certificate refused, SaslAuthenticate answered with
+// SASL_AUTHENTICATION_FAILED or with a closed connection — becomes an
+// *AuthError matching mirror.ErrAuth, which names the cluster, the
+// mechanism and user or the TLS files involved, and the reason; every
+// error of the package that stems from it is that *AuthError itself,
+// without sarama's wrapping. After the first refusal a Source or Sink
+// (with its Consumers) opens no connection again: each attempt, sarama's
+// retries included, fails at once with the same error, so a broker sees
+// one failed exchange per Source or Sink, not a retry storm. The flow
+// treats mirror.ErrAuth as permanent.
+//
+// Passwords are never logged nor put in an error (SASL's String and
+// LogValue leave them out), and neither is key material.
 //
 // Calls into sarama do not take a context; where a method takes one, it
 // stops waiting when the context ends, and the abandoned sarama call ends

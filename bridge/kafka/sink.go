@@ -40,7 +40,21 @@ type SinkOptions struct {
 	// TransactionTimeout is how long the target lets a transaction stay
 	// open before aborting it. Default DefaultTransactionTimeout.
 	TransactionTimeout time.Duration
+	// DeliveryTimeout bounds one Write. Within it the producer retries
+	// retriable errors (an unreachable or restarting broker) for as long
+	// as it takes, in order; past it the Write fails, the producer and its
+	// in-flight retries are torn down before Write returns, and the flow
+	// rewinds. Default DefaultDeliveryTimeout.
+	DeliveryTimeout time.Duration
 }
+
+// DefaultDeliveryTimeout is SinkOptions.DeliveryTimeout's default (Kafka's
+// delivery.timeout.ms).
+const DefaultDeliveryTimeout = 2 * time.Minute
+
+// producerRetries is the producer's retry count: at up to a second apart,
+// longer than any DeliveryTimeout in use.
+const producerRetries = 1000
 
 // DefaultTransactionTimeout is SinkOptions.TransactionTimeout's default.
 const DefaultTransactionTimeout = time.Minute
@@ -61,6 +75,9 @@ func (o *SinkOptions) fill() {
 	if o.TransactionTimeout <= 0 {
 		o.TransactionTimeout = DefaultTransactionTimeout
 	}
+	if o.DeliveryTimeout <= 0 {
+		o.DeliveryTimeout = DefaultDeliveryTimeout
+	}
 }
 
 // Sink writes to one Kafka-protocol cluster with sarama's idempotent
@@ -71,9 +88,8 @@ type Sink struct {
 	opts SinkOptions
 	log  *slog.Logger
 
-	prodClient sarama.Client   // the producers' client, kept across producers
-	prodLimit  int             // its Producer.MaxMessageBytes
-	oldClients []sarama.Client // replaced producer clients, closed by Close
+	prodClient sarama.Client // the producer's client; nil after discard until the next Write
+	prodLimit  int           // its Producer.MaxMessageBytes
 
 	wmu      sync.Mutex // serializes Write; guards the fields below
 	producer sarama.AsyncProducer
@@ -107,7 +123,7 @@ func NewSink(cfg Config, opts SinkOptions) (*Sink, error) {
 	pc, err := sarama.NewClient(cfg.Bootstrap, s.producerConfig(opts.MaxBatchBytes))
 	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("cluster %s: producer client: connect to %v: %w", cfg.Name, cfg.Bootstrap, err)
+		return nil, c.errorf(err, "producer client: connect to %v", cfg.Bootstrap)
 	}
 	s.prodClient = pc
 	if opts.TransactionalID != "" {
@@ -127,6 +143,16 @@ func NewSink(cfg Config, opts SinkOptions) (*Sink, error) {
 func (s *Sink) producerConfig(limit int) *sarama.Config {
 	conf := s.c.cfg.saramaConfig()
 	conf.Producer.MaxMessageBytes = limit
+	// Retry without a count, bounded by DeliveryTimeout instead: a record
+	// that gave up while later ones of its partition were still retrying
+	// would let those land first, and the rewind would then write it after
+	// them. Idempotence keeps retries in order and free of duplicates.
+	// (sarama keeps per-partition state sized by Retry.Max, so "no count"
+	// is a count that outlasts DeliveryTimeout at the backoff below.)
+	conf.Producer.Retry.Max = producerRetries
+	conf.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(100*time.Millisecond<<min(retries, 4), time.Second)
+	}
 	return conf
 }
 
@@ -197,6 +223,8 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 	if s.closed {
 		return fmt.Errorf("cluster %s: write: %w", s.c.cfg.Name, ErrClosed)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DeliveryTimeout)
+	defer cancel()
 	var ckPart int32
 	if b.Checkpoint != nil {
 		n, err := s.checkpointPartitions(ctx)
@@ -268,13 +296,8 @@ func (s *Sink) fitBatchLimit(ctx context.Context, recs []mirror.OutRecord) error
 	if limit == s.prodLimit {
 		return nil
 	}
-	pc, err := sarama.NewClient(s.c.cfg.Bootstrap, s.producerConfig(limit))
-	if err != nil {
-		return s.c.errorf(err, "producer client: connect to %v", s.c.cfg.Bootstrap)
-	}
-	s.discard()
-	s.oldClients = append(s.oldClients, s.prodClient)
-	s.prodClient, s.prodLimit = pc, limit
+	s.discard() // the next producer is made with the new limit
+	s.prodLimit = limit
 	s.log.Info("producer batch limit follows the topics' max.message.bytes", "max_bytes", limit)
 	return nil
 }
@@ -285,6 +308,13 @@ func (s *Sink) activeProducer() (sarama.AsyncProducer, error) {
 	if s.producer != nil {
 		return s.producer, nil
 	}
+	if s.prodClient == nil {
+		pc, err := sarama.NewClient(s.c.cfg.Bootstrap, s.producerConfig(s.prodLimit))
+		if err != nil {
+			return nil, s.c.errorf(err, "producer client: connect to %v", s.c.cfg.Bootstrap)
+		}
+		s.prodClient = pc
+	}
 	p, err := sarama.NewAsyncProducerFromClient(s.prodClient)
 	if err != nil {
 		return nil, s.c.errorf(fenced(err), "start producer")
@@ -293,20 +323,31 @@ func (s *Sink) activeProducer() (sarama.AsyncProducer, error) {
 	return p, nil
 }
 
-// discard retires the current producer: it shuts down in the background,
-// and Close waits for it. Its messages may still be in use, so the reused
-// buffers are dropped too. s.wmu held.
+// discard tears the current producer down: it closes the producer's
+// client so that retries in flight fail at once, and waits until the
+// producer has drained, so no record of a failed Write can land after
+// Write returned (and after the flow's rewind resends it). The next Write
+// starts a new client and producer. Its messages may have been in use, so
+// the reused buffers are dropped too. s.wmu held.
 func (s *Sink) discard() {
 	p := s.producer
+	s.producer = nil
+	s.msgs, s.ptrs, s.hdrs = nil, nil, nil
+	if p != nil {
+		p.AsyncClose()
+	}
+	if s.prodClient != nil {
+		s.prodClient.Close()
+		s.prodClient = nil
+	}
 	if p == nil {
 		return
 	}
-	s.producer = nil
-	s.msgs, s.ptrs, s.hdrs = nil, nil, nil
-	p.AsyncClose()
+	drained := make(chan struct{})
 	s.retired.Add(1)
 	go func() {
 		defer s.retired.Done()
+		defer close(drained)
 		succ, errs := p.Successes(), p.Errors()
 		for succ != nil || errs != nil {
 			select {
@@ -321,6 +362,11 @@ func (s *Sink) discard() {
 			}
 		}
 	}()
+	select {
+	case <-drained:
+	case <-time.After(30 * time.Second):
+		s.log.Warn("a discarded producer is still draining after 30s")
+	}
 }
 
 // prepare turns records into producer messages in buffers reused across
@@ -418,7 +464,6 @@ func fenced(err error) error {
 	return err
 }
 
-
 // tooLarge reports whether err refuses a record for its size: the
 // target's MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE, or sarama's own
 // Producer.MaxMessageBytes check.
@@ -465,11 +510,10 @@ func (s *Sink) Close() error {
 	if s.txn != nil {
 		s.txn.close()
 	}
-	for _, c := range s.oldClients {
-		c.Close()
-	}
-	if err := s.prodClient.Close(); err != nil {
-		errs = append(errs, s.c.errorf(err, "close producer client"))
+	if s.prodClient != nil {
+		if err := s.prodClient.Close(); err != nil {
+			errs = append(errs, s.c.errorf(err, "close producer client"))
+		}
 	}
 	if err := s.c.close(); err != nil {
 		errs = append(errs, err)

@@ -35,6 +35,18 @@
 //     Coordinator is closed; Close fails them with COORDINATOR_NOT_AVAILABLE
 //     (so clients look the coordinator up again) and stops every timer.
 //
+// # Transactional offsets
+//
+// TxnOffsetCommit (v0–v3) writes offsets through TxnJournal.AppendTxn in the
+// producer's transaction; they stay pending, per producer ID, until
+// CompleteTxn applies the transaction's marker in that offsets partition:
+// commit makes them the committed offsets, abort drops them. Meanwhile
+// OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT for their
+// partitions. The broker checks the producer against the transaction
+// coordinator (broker/txn) before calling TxnOffsetCommit; on replay,
+// LoadTxn restores pending offsets and CompleteTxn is called for each
+// marker met.
+//
 // # Deliberate simplifications
 //
 //   - Static membership (group.instance.id, JoinGroup v5+) is accepted:
@@ -43,10 +55,9 @@
 //     old member id with FENCED_INSTANCE_ID, but unlike Kafka it triggers a
 //     normal rebalance instead of handing back the previous assignment.
 //     Leaving by instance id is supported (LeaveGroup v3+).
-//   - There are no transactional offsets yet, so OffsetFetch's RequireStable
-//     never yields UNSTABLE_OFFSET_COMMIT; offsets are never expired by
-//     retention (retention times in OffsetCommit v2–v4 are accepted and
-//     ignored, as Kafka 2.1+ does for empty groups).
+//   - Offsets are never expired by retention (retention times in
+//     OffsetCommit v2–v4 are accepted and ignored, as Kafka 2.1+ does for
+//     empty groups).
 //   - Protocol selection: the first protocol in the leader's order that
 //     every member supports (Kafka runs a vote; with clients that list
 //     protocols in the same order the result is the same).

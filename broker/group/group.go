@@ -147,7 +147,11 @@ type group struct {
 	static       map[string]string // instance id -> member id
 	pending      map[string]*pendingMember
 	offsets      map[topicPartition]committedOffset
-	joinCounter  uint64
+	// txnOffsets are transactional offsets not yet committed or aborted,
+	// by producer ID (TxnOffsetCommit; made visible or dropped by
+	// CompleteTxn).
+	txnOffsets  map[int64]map[topicPartition]committedOffset
+	joinCounter uint64
 
 	rebalanceTimer *time.Timer
 	// rebalanceEpoch invalidates rebalance timer callbacks that raced a
@@ -162,14 +166,15 @@ type group struct {
 
 func newGroup(c *Coordinator, id string) *group {
 	return &group{
-		c:         c,
-		id:        id,
-		state:     stateEmpty,
-		stateTime: c.cfg.Now(),
-		members:   make(map[string]*member),
-		static:    make(map[string]string),
-		pending:   make(map[string]*pendingMember),
-		offsets:   make(map[topicPartition]committedOffset),
+		c:          c,
+		id:         id,
+		state:      stateEmpty,
+		stateTime:  c.cfg.Now(),
+		members:    make(map[string]*member),
+		static:     make(map[string]string),
+		pending:    make(map[string]*pendingMember),
+		offsets:    make(map[topicPartition]committedOffset),
+		txnOffsets: make(map[int64]map[topicPartition]committedOffset),
 	}
 }
 
@@ -281,7 +286,7 @@ func (g *group) addPending(id string, sessionTimeout time.Duration) {
 // got anywhere: no generation, members, pending members or offsets. g.mu
 // held.
 func (g *group) dropIfNeverUsed() {
-	if g.generation == 0 && g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.generation == 0 && g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
 		g.setState(stateDead)
 		g.c.forget(g)
 	}
@@ -537,7 +542,7 @@ func (g *group) persistEmptyAsync() {
 			g.mu.Unlock()
 			return
 		}
-		remove := len(g.offsets) == 0 && len(g.pending) == 0
+		remove := len(g.offsets) == 0 && len(g.pending) == 0 && len(g.txnOffsets) == 0
 		var rec Record
 		if len(g.offsets) == 0 {
 			rec = groupTombstone(g.id)
@@ -554,7 +559,7 @@ func (g *group) persistEmptyAsync() {
 			return
 		}
 		g.mu.Lock()
-		stillEmpty := g.state == stateEmpty && g.generation == gen && len(g.offsets) == 0 && len(g.pending) == 0 && len(g.members) == 0
+		stillEmpty := g.state == stateEmpty && g.generation == gen && len(g.offsets) == 0 && len(g.pending) == 0 && len(g.txnOffsets) == 0 && len(g.members) == 0
 		if stillEmpty {
 			g.setState(stateDead)
 		}

@@ -144,8 +144,9 @@ func (g *group) checkCommit(memberID string, instanceID *string, generation int3
 
 // OffsetFetch handles OffsetFetch v1–v9: one group (v1–v7) or many (v8+),
 // the given topics or, with a null topic list (v2+), every committed
-// partition. Partitions without a committed offset get offset -1.
-// RequireStable is accepted; no offsets are ever pending.
+// partition. Partitions without a committed offset get offset -1. With
+// RequireStable (v7+), a partition for which an open transaction holds a
+// pending offset gets UNSTABLE_OFFSET_COMMIT (retriable) instead.
 func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	resp.Version = r.Version
@@ -177,6 +178,9 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchR
 					op.LeaderEpoch = fp.leaderEpoch
 					md := fp.metadata
 					op.Metadata = &md
+					if fp.unstable && r.RequireStable {
+						op.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					ot.Partitions = append(ot.Partitions, op)
 				}
 				out.Topics = append(out.Topics, ot)
@@ -213,6 +217,8 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchR
 			op.Metadata = &md
 			if closed {
 				op.ErrorCode = errCoordinatorNotAvail
+			} else if fp.unstable && r.RequireStable && r.Version >= 7 {
+				op.ErrorCode = kerr.UnstableOffsetCommit.Code
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
@@ -231,6 +237,8 @@ type fetchedPartition struct {
 	offset      int64
 	leaderEpoch int32
 	metadata    string
+	// unstable: a transaction holds a pending offset for the partition.
+	unstable bool
 }
 
 type fetchedTopic struct {
@@ -267,6 +275,7 @@ func (c *Coordinator) fetchOffsets(groupID string, want []fetchTopic, all bool) 
 				if o, ok := g.offsets[topicPartition{out[i].topic, fp.partition}]; ok {
 					fp.offset, fp.leaderEpoch, fp.metadata = o.offset, o.leaderEpoch, o.metadata
 				}
+				fp.unstable = g.hasTxnOffset(topicPartition{out[i].topic, fp.partition})
 			}
 		}
 		return out
@@ -291,6 +300,7 @@ func (c *Coordinator) fetchOffsets(groupID string, want []fetchTopic, all bool) 
 		last := &out[len(out)-1]
 		last.partitions = append(last.partitions, fetchedPartition{
 			partition: tp.partition, offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata,
+			unstable: g.hasTxnOffset(tp),
 		})
 	}
 	return out

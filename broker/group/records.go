@@ -171,7 +171,7 @@ func (c *Coordinator) warnMisplaced(partition int32, group string) {
 // dropIfUnused forgets a replayed group that has neither members nor
 // offsets left, as a deleted group. g.mu held.
 func (c *Coordinator) dropIfUnused(g *group) {
-	if len(g.members) > 0 || len(g.offsets) > 0 || len(g.pending) > 0 {
+	if len(g.members) > 0 || len(g.offsets) > 0 || len(g.pending) > 0 || len(g.txnOffsets) > 0 {
 		return
 	}
 	g.setState(stateDead)

@@ -94,7 +94,38 @@ const (
 	// DefaultProducerIDExpiration is how long the state of an idle producer
 	// (no open transaction) is kept, like Kafka's producer.id.expiration.ms.
 	DefaultProducerIDExpiration time.Duration = 24 * time.Hour
+	// DefaultCleanupPolicy deletes old segments and does not compact.
+	DefaultCleanupPolicy = CleanupDelete
+	// DefaultDeleteRetention is how long the cleaner keeps tombstones and
+	// removable transaction markers after it first saw them, like Kafka's
+	// delete.retention.ms.
+	DefaultDeleteRetention time.Duration = 24 * time.Hour
+	// DefaultMinCleanableDirtyRatio is the share of the cleanable bytes that
+	// must be dirty (not cleaned yet) before the cleaner rewrites a log.
+	DefaultMinCleanableDirtyRatio = 0.5
 )
+
+// CleanupPolicy says how a log gets rid of old data: a set of flags.
+type CleanupPolicy uint8
+
+const (
+	// CleanupDelete deletes old segments by retention time and size.
+	CleanupDelete CleanupPolicy = 1 << iota
+	// CleanupCompact keeps only the latest record of each key (Clean).
+	CleanupCompact
+)
+
+func (p CleanupPolicy) String() string {
+	switch p {
+	case CleanupDelete, 0: // zero takes the default, delete
+		return "delete"
+	case CleanupCompact:
+		return "compact"
+	case CleanupCompact | CleanupDelete:
+		return "compact,delete"
+	}
+	return fmt.Sprintf("CleanupPolicy(%d)", uint8(p))
+}
 
 // Config is the per-partition log configuration (Kafka topic configs).
 type Config struct {
@@ -126,6 +157,21 @@ type Config struct {
 	// EnforceRetention. Default DefaultProducerIDExpiration (1 day); -1
 	// keeps it forever.
 	ProducerIDExpiration time.Duration
+	// Cleanup is the cleanup policy. Default DefaultCleanupPolicy (delete);
+	// without CleanupDelete, EnforceRetention deletes no segment.
+	Cleanup CleanupPolicy
+	// DeleteRetention is how long a compacted log keeps a tombstone (and a
+	// transaction marker whose transaction has no data left) after the
+	// cleaner first kept it. Default DefaultDeleteRetention (1 day).
+	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio: Clean rewrites the log only when at least
+	// this share of its cleanable bytes is dirty (or a delete horizon has
+	// passed). Default DefaultMinCleanableDirtyRatio (0.5); a tiny positive
+	// value means "whenever anything is dirty".
+	MinCleanableDirtyRatio float64
+	// MinCompactionLag keeps records younger than this out of compaction
+	// (whole segments whose largest timestamp is that recent). Default 0.
+	MinCompactionLag time.Duration
 }
 
 // DefaultConfig returns a Config with every field at its default.
@@ -140,6 +186,10 @@ func DefaultConfig() Config {
 		TimestampType:        CreateTime,
 		Fsync:                FsyncPolicy{Mode: FsyncNever},
 		ProducerIDExpiration: DefaultProducerIDExpiration,
+
+		Cleanup:                DefaultCleanupPolicy,
+		DeleteRetention:        DefaultDeleteRetention,
+		MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
 	}
 }
 
@@ -171,6 +221,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = d.ProducerIDExpiration
+	}
+	if c.Cleanup == 0 {
+		c.Cleanup = d.Cleanup
+	}
+	if c.DeleteRetention <= 0 {
+		c.DeleteRetention = d.DeleteRetention
+	}
+	if c.MinCleanableDirtyRatio <= 0 || c.MinCleanableDirtyRatio > 1 {
+		c.MinCleanableDirtyRatio = d.MinCleanableDirtyRatio
+	}
+	if c.MinCompactionLag < 0 {
+		c.MinCompactionLag = 0
 	}
 	return c
 }

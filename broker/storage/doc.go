@@ -2,7 +2,7 @@
 // broker: append-only segment files of v2 record batches, stored exactly as
 // producers sent them, with a sparse offset index, a time index, producer
 // state for idempotence and transactions, a leader epoch cache, retention,
-// an fsync policy and crash recovery.
+// log compaction, an fsync policy and crash recovery.
 //
 // # What it owns and promises
 //
@@ -26,6 +26,9 @@
 //     ReadResult referring to them is released.
 //   - Producer IDs from a ProducerIDAllocator are never handed out twice,
 //     also across crashes.
+//   - Compaction (Clean) never changes an offset, keeps the latest record of
+//     every key and, as of any crash, each segment holds either its old or
+//     its cleaned content.
 //
 // All I/O goes through the FS interface (OSFS in production).
 //
@@ -43,6 +46,9 @@
 //	clean-shutdown                  present only after a clean Close
 //	*.tmp                           being written; removed at Open
 //	*.deleted                       deleted by retention, still read; removed at Open
+//	cleaner-checkpoint              offsets below it have been compacted at least once
+//	<segment file>.cleaned          cleaned copy being written; removed at Open
+//	<segment file>.swap             cleaned copy staged for the swap; see "Log compaction"
 //
 // A segment holds the batches whose offsets are in [base, base of the next
 // segment). The last segment is the active one, the only one appended to. The
@@ -64,7 +70,9 @@
 //	17      4     CRC-32C (uint32) of bytes 21..end
 //	21      2     attributes (int16): bits 0-2 compression (0 none, 1 gzip,
 //	              2 snappy, 3 lz4, 4 zstd), bit 3 timestamp type
-//	              (1 = LogAppendTime), bit 4 transactional, bit 5 control
+//	              (1 = LogAppendTime), bit 4 transactional, bit 5 control,
+//	              bit 6 delete horizon (set by the cleaner: the first
+//	              timestamp field holds the delete horizon, KIP-534)
 //	23      4     last offset delta (int32) = record count - 1
 //	27      8     first timestamp (int64, ms)
 //	35      8     max timestamp (int64, ms)
@@ -74,7 +82,9 @@
 //	57      4     record count (int32)
 //	61      ...   records (compressed as a whole if bits 0-2 are set)
 //
-// Batches are contiguous; the file ends exactly after the last batch. A
+// Batches are contiguous; the file ends exactly after the last batch. A batch
+// with a record count of 0 and no records (61 bytes) exists only in cleaned
+// segments (see "Log compaction"). A
 // segment never exceeds 4 GiB - 1 bytes, and its offsets are within
 // base..base+2^32-1, so index entries fit 32 bits.
 //
@@ -202,9 +212,81 @@
 // and the batches after it are replayed, the scanned data is fsynced and the
 // recovery point moves to the log end.
 //
+// # Log compaction
+//
+// With CleanupCompact in Config.Cleanup, Log.Clean (run by the owner on an
+// interval) compacts the cleanable part of the log: the non-active segments
+// that end at or below the last stable offset, stopping at the first one
+// whose largest timestamp is younger than MinCompactionLag. A run starts
+// only if the dirty share (bytes of cleanable segments at or above the
+// cleaner checkpoint / all cleanable bytes) is at least
+// MinCleanableDirtyRatio, or a delete horizon the previous run saw has
+// passed (after Open, the first run always looks).
+//
+// A run first maps every key to the offset of its latest record in the
+// cleanable part, ignoring control batches and records of aborted
+// transactions (data batches of a producer from its transaction's first
+// offset up to its abort marker, per the .txnindex entries of every segment).
+// Then it filters each cleanable segment, batch by batch, in offset order:
+//
+//   - a data record stays if it has a key, is not aborted, is its key's
+//     latest and is not a tombstone (null value) whose batch's delete horizon
+//     has passed. Records without a key are dropped (a compacted log refuses
+//     them at Append with ErrInvalidRecord, as Kafka does).
+//   - a control batch (transaction marker) stays while any batch of its
+//     transaction stays. Once none does it gets a delete horizon, and goes
+//     when that has passed.
+//   - a batch that keeps a tombstone, or a removable marker, and has no
+//     delete horizon gets one: now + DeleteRetention, stored in its first
+//     timestamp field with attribute bit 6; record timestamp deltas are
+//     taken from it, so record timestamps do not change.
+//   - a batch whose records all stay and which needs no new horizon is
+//     copied byte for byte. Otherwise it is re-encoded with the records that
+//     stay: same base offset, last offset delta, partition leader epoch,
+//     producer ID, epoch and base sequence, max timestamp and codec
+//     (recompressed; snappy in the xerial framing), new length, record count
+//     and CRC.
+//   - a batch left with no record is dropped, except its header alone (no
+//     records, no compression) is kept when it is its producer's last batch
+//     (so producer state, which recovery may replay from the log, keeps its
+//     sequence and epoch) or the last batch of its segment (so no segment
+//     becomes empty and every segment keeps its offset range).
+//
+// Offsets never change; gaps appear. Segments are cleaned one to one, keeping
+// their base offsets; merging small cleaned segments is not done. A segment
+// in which nothing changes is not rewritten. The key map holds every key of
+// the cleanable part in memory.
+//
+// Swap protocol, per changed segment B (files B.log, B.index, B.timeindex and
+// B.txnindex if the old segment has one; the .txnindex entries are copied):
+//
+//  1. write the cleaned copy to B.<suffix>.cleaned and fsync each file;
+//  2. rename the index files B.<suffix>.cleaned -> B.<suffix>.swap, fsync
+//     the directory; then B.log.cleaned -> B.log.swap, fsync the directory.
+//     A durable B.log.swap is the commit point;
+//  3. under Log.mu: rename each B.<suffix>.swap over B.<suffix>, B.log last,
+//     swap the segment in memory and fsync the directory; readers holding
+//     the old segment keep reading its unlinked files until they release
+//     it. Then cleaner-checkpoint is replaced (temp file, fsync, rename).
+//
+// Open, before loading segments, finishes whatever a crash interrupted:
+//
+//	B.*.cleaned present                  remove (not committed; old segment intact)
+//	B.*.swap without B.log.swap          remove (not committed)
+//	B.log.swap and B.log present         committed: rename each B.*.swap over
+//	                                     its file, log last (completes step 3)
+//	B.log.swap, B.log absent             retention deleted B during the run: remove
+//
+// then fsyncs the directory. Each segment therefore holds either its old or
+// its cleaned content, both valid below the recovery point. The cleaner
+// checkpoint is advisory: if it is lost, the next run treats everything as
+// dirty.
+//
 // # Concurrency
 //
 // One sync.RWMutex per Log (Log.mu) guards all of its state; Append and the
 // other mutators take it exclusively, Read and the getters shared. Batch
 // validation and CRC checking run before taking it. Sync fsyncs outside it.
+// Clean (serialized by Log.cleanMu) holds Log.mu only to plan a run and to
+// install its result; it reads and writes segment files outside it.
 package storage

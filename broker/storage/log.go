@@ -84,6 +84,9 @@ type Log struct {
 
 	// syncMu serializes Sync so fsyncs run outside mu.
 	syncMu sync.Mutex
+	// cleanMu serializes Clean runs, which work mostly outside mu.
+	cleanMu sync.Mutex
+	cleaner cleanerState
 
 	// mu guards the fields below (and the mutable fields of segments).
 	mu            sync.RWMutex
@@ -123,6 +126,7 @@ func Open(fsys FS, dir string, cfg Config, opts Options) (*Log, error) {
 		l.logger = slog.Default()
 	}
 	l.logger = l.logger.With("dir", dir)
+	l.cleaner.compacted.Store(l.cfg.Cleanup&CleanupCompact != 0)
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -150,6 +154,11 @@ func (l *Log) Append(batch []byte, origin Origin, leaderEpoch int32) (AppendResu
 	h, err := l.validate(batch, origin)
 	if err != nil {
 		return AppendResult{}, err
+	}
+	if origin == OriginClient && !h.IsControl() && l.cleaner.compacted.Load() {
+		if err := checkKeys(batch); err != nil {
+			return AppendResult{}, err
+		}
 	}
 	l.mu.Lock()
 	res, err := l.appendLocked(batch, &h, origin, leaderEpoch)
@@ -447,6 +456,7 @@ func (l *Log) SetConfig(cfg Config) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = cfg.withDefaults()
+	l.cleaner.compacted.Store(l.cfg.Cleanup&CleanupCompact != 0)
 }
 
 // segmentFor returns the index of the segment holding off. l.mu held.
@@ -674,11 +684,12 @@ func (l *Log) Delete() error {
 	return nil
 }
 
-// EnforceRetention deletes the oldest non-active segments that are past
-// RetentionMs (largest timestamp older than Now - RetentionMs) or, by size,
-// while the log without the oldest segment is still at least RetentionBytes;
-// deletion stops at the first segment that is kept. It also expires idle
-// producers. Files of deleted segments are removed once no read holds them.
+// EnforceRetention deletes the oldest non-active segments (only with
+// CleanupDelete in the cleanup policy) that are past RetentionMs (largest
+// timestamp older than Now - RetentionMs) or, by size, while the log without
+// the oldest segment is still at least RetentionBytes; deletion stops at
+// the first segment that is kept. It also expires idle producers. Files
+// of deleted segments are removed once no read holds them.
 func (l *Log) EnforceRetention() (segmentsDeleted int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -688,7 +699,7 @@ func (l *Log) EnforceRetention() (segmentsDeleted int, err error) {
 	now := l.now()
 	nowMs := now.UnixMilli()
 	n, size := 0, l.size
-	for n < len(l.segs)-1 {
+	for n < len(l.segs)-1 && l.cfg.Cleanup&CleanupDelete != 0 {
 		s := l.segs[n]
 		byTime := l.cfg.RetentionMs >= 0 && s.maxTS >= 0 && s.maxTS < nowMs-l.cfg.RetentionMs.Milliseconds()
 		bySize := l.cfg.RetentionBytes >= 0 && size-s.size >= l.cfg.RetentionBytes

@@ -23,6 +23,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("list dir: %w", err)
 	}
+	if names, err = l.finishCleanerSwaps(names); err != nil {
+		return err
+	}
 	var bases []int64
 	logs := make(map[int64]bool)
 	for _, name := range names {

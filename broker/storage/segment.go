@@ -297,7 +297,8 @@ func (s *segment) scan(pos, minOffset int64, verify bool, fn func(h *BatchHeader
 			if crc32.Checksum(buf[offAttributes:], castagnoli) != h.CRC {
 				return torn("CRC mismatch")
 			}
-			if h.NumRecords <= 0 {
+			// Zero records only in a header-only batch kept by the cleaner.
+			if h.NumRecords < 0 || h.NumRecords == 0 && h.Size() != BatchHeaderSize {
 				return torn(fmt.Sprintf("record count %d", h.NumRecords))
 			}
 		} else if _, err := r.Discard(bodyLen); err != nil {

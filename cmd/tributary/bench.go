@@ -49,6 +49,7 @@ func benchCommand() *cli.Command {
 				Action: benchCompare,
 			},
 			benchMirrorCommand(),
+			benchBridgeCommand(),
 		},
 	}
 }

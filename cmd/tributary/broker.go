@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/storage"
+	"github.com/tributary/tributary/broker/txn"
+	"github.com/tributary/tributary/topology"
 )
 
 // shutdownGrace bounds how long a SIGTERM'd broker waits for requests in
@@ -35,6 +38,10 @@ func brokerCommand() *cli.Command {
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create topics that clients ask Metadata for"},
 			&cli.IntFlag{Name: "num-partitions", Value: int(d.DefaultPartitions), Usage: "partitions of auto-created topics"},
 			&cli.IntFlag{Name: "max-request-bytes", Value: int(d.MaxRequestBytes), Usage: "largest request frame accepted; larger ones close the connection"},
+			&cli.DurationFlag{Name: "transaction-abort-interval", Value: txn.DefaultAbortInterval, Usage: "how often transactions open past their timeout are aborted"},
+			&cli.StringFlag{Name: "consul", Usage: "register in the Consul agent at `ADDR` (host:port or URL) as service " + topology.ServiceBroker},
+			&cli.StringFlag{Name: "datacenter", Usage: "Consul datacenter `DC` the broker is in; must be its agent's (default: the agent's)"},
+			&cli.DurationFlag{Name: "consul-check-ttl", Value: topology.DefaultCheckTTL, Usage: "TTL of the broker's Consul check, renewed every third of it (at most every 2s)"},
 		}, logFlags()...),
 		Action: runBroker,
 	}
@@ -51,6 +58,7 @@ func logFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "retention-bytes", Value: d.RetentionBytes, Usage: "delete old segments past this size per partition; -1 unlimited (retention.bytes)"},
 		&cli.IntFlag{Name: "max-message-bytes", Value: int(d.MaxMessageBytes), Usage: "largest record batch accepted (max.message.bytes)"},
 		&cli.DurationFlag{Name: "retention-check-interval", Value: broker.DefaultRetentionCheckInterval, Usage: "how often retention runs"},
+		&cli.DurationFlag{Name: "log-cleaner-interval", Value: broker.DefaultCleanerInterval, Usage: "how often the log cleaner compacts topics with cleanup.policy=compact"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -101,6 +109,8 @@ func runBroker(c *cli.Context) error {
 	cfg.DefaultPartitions = int32(c.Int("num-partitions"))
 	cfg.MaxRequestBytes = int32(c.Int("max-request-bytes"))
 	cfg.RetentionCheckInterval = c.Duration("retention-check-interval")
+	cfg.CleanerInterval = c.Duration("log-cleaner-interval")
+	cfg.TransactionAbortInterval = c.Duration("transaction-abort-interval")
 	cfg.Logger = logger
 
 	b, err := broker.New(cfg)
@@ -113,9 +123,53 @@ func runBroker(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	var reg *topology.Registration
+	if addr := c.String("consul"); addr != "" {
+		if reg, err = registerBroker(ctx, c, cfg, b, logger); err != nil {
+			b.Shutdown(context.Background())
+			return err
+		}
+	}
 	<-ctx.Done()
 	logger.Info("signal received, shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if reg != nil { // first, so that discovery stops handing out this broker
+		if err := reg.Close(sctx); err != nil {
+			logger.Warn("leaving consul", "err", err)
+		}
+	}
 	return b.Shutdown(sctx)
+}
+
+// registerBroker registers the started broker in the Consul agent of
+// --consul, retrying until the agent answers or ctx ends: a broker serves
+// whether or not Consul is up.
+func registerBroker(ctx context.Context, c *cli.Context, cfg broker.Config, b *broker.Broker, logger *slog.Logger) (*topology.Registration, error) {
+	cl, err := topology.NewConsul(topology.ConsulConfig{Address: c.String("consul"), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.Advertise
+	if addr == "" {
+		addr = b.Addr()
+	}
+	want := topology.BrokerRegistration{
+		Cluster: cfg.Cluster, Datacenter: c.String("datacenter"), NodeID: cfg.NodeID,
+		ClusterID: b.ClusterID(), Addr: addr, CheckTTL: c.Duration("consul-check-ttl"),
+	}
+	for backoff := 500 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		reg, err := cl.RegisterBroker(rctx, want)
+		cancel()
+		if err == nil || errors.Is(err, topology.ErrDatacenter) {
+			return reg, err
+		}
+		logger.Warn("cannot register in consul; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
 }

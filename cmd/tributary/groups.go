@@ -210,8 +210,14 @@ func findTargetOffset(ctx context.Context, cl *kgo.Client, tp mirror.TopicPartit
 	if start.Offset >= end.Offset {
 		return end.Offset, nil
 	}
+	// read_uncommitted, with control records: every offset below the high
+	// watermark is delivered (a commit marker is usually the last), so the
+	// scan ends. Records of aborted transactions are harmless here: each
+	// is followed by the committed copy the flow wrote after rewinding,
+	// and the committed checkpoint (checked above) covers the group.
 	reader, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start.Offset)}}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start.Offset)}}),
+		kgo.KeepControlRecords())
 	if err != nil {
 		return 0, err
 	}
@@ -225,7 +231,7 @@ func findTargetOffset(ctx context.Context, cl *kgo.Client, tp mirror.TopicPartit
 		var ferr error
 		fetches.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
-			if r.Offset >= end.Offset {
+			if r.Offset >= end.Offset || r.Attrs.IsControl() {
 				return
 			}
 			var hs []mirror.Header

@@ -18,6 +18,7 @@ func main() {
 			mirrorCommand(),
 			devCommand(),
 			groupsCommand(),
+			topologyCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

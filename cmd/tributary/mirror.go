@@ -20,6 +20,7 @@ import (
 	"github.com/tributary/tributary/cmd/tributary/internal/runner"
 	"github.com/tributary/tributary/mirror"
 	"github.com/tributary/tributary/mirror/config"
+	"github.com/tributary/tributary/topology"
 )
 
 func mirrorCommand() *cli.Command {
@@ -42,9 +43,17 @@ func mirrorCommand() *cli.Command {
 			},
 			{
 				Name:  "run",
-				Usage: "run the jobs of a job file until SIGTERM (which drains in-flight records and writes checkpoints)",
+				Usage: "run the jobs of a job file and/or of Consul's KV store until SIGTERM (which drains in-flight records and writes checkpoints)",
+				Description: "With --consul the worker also runs the jobs under the KV prefix " + topology.KVJobs + " of the agent's datacenter,\n" +
+					"starting, restarting and stopping them as their keys change, and shares every job (those of --config too)\n" +
+					"with the other workers of that Consul: a job runs on the worker holding its lock " + topology.KVLocks + "NAME.",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "config", Required: true, Usage: "job `FILE`"},
+					&cli.StringFlag{Name: "config", Usage: "job `FILE` (needed unless --consul is given)"},
+					&cli.StringFlag{Name: "consul", Usage: "Consul agent `ADDR` (host:port or URL): run the jobs in its KV store, find clusters given as consul:, share jobs with other workers"},
+					&cli.StringFlag{Name: "worker-id", Usage: "this worker's `ID` in Consul (default: hostname-pid)"},
+					&cli.DurationFlag{Name: "consul-check-ttl", Value: topology.DefaultMemberTTL, Usage: "TTL of the worker's Consul check; a killed worker's jobs move to another worker after about this plus 5s"},
+					&cli.DurationFlag{Name: "lock-delay", Value: topology.DefaultLockDelay, Usage: "lock-delay of the worker's Consul session (must be > 0: Consul reads 0 as 15s)"},
+					&cli.DurationFlag{Name: "consul-outage-tolerance", Value: topology.DefaultLockTolerance, Usage: "a Consul outage shorter than this does not stop the jobs this worker owns"},
 					&cli.StringFlag{Name: "http", Usage: "serve /metrics and /v1/jobs on `ADDR` (127.0.0.1:0 picks a free port and logs it)"},
 					&cli.StringFlag{Name: "log-level", Value: "info"},
 				},
@@ -124,9 +133,17 @@ func mirrorRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := loadJobFile(c.String("config"))
-	if err != nil {
-		return err
+	if c.String("config") == "" && c.String("consul") == "" {
+		return errors.New("mirror run: give --config FILE, --consul ADDR, or both")
+	}
+	if c.IsSet("lock-delay") && c.Duration("lock-delay") <= 0 {
+		return errors.New("mirror run: --lock-delay must be positive (Consul reads 0 as 15s)")
+	}
+	var f *config.File
+	if path := c.String("config"); path != "" {
+		if f, err = loadJobFile(path); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -140,12 +157,33 @@ func mirrorRun(c *cli.Context) error {
 		}
 		logger.Info("serving metrics and status", "http", got)
 	}
+	if addr := c.String("consul"); addr != "" {
+		cl, err := topology.NewConsul(topology.ConsulConfig{Address: addr, Logger: logger})
+		if err != nil {
+			return err
+		}
+		err = r.RunConsul(ctx, runner.ConsulOptions{
+			Consul: cl, File: f, WorkerID: c.String("worker-id"),
+			MemberTTL: c.Duration("consul-check-ttl"), LockDelay: c.Duration("lock-delay"),
+			LockTolerance: c.Duration("consul-outage-tolerance"),
+		})
+		logger.Info("all jobs stopped")
+		return err
+	}
 	r.Apply(ctx, f)
-	<-ctx.Done()
-	logger.Info("signal received: draining jobs")
-	r.Stop()
-	logger.Info("all jobs stopped")
-	return nil
+	select {
+	case <-ctx.Done():
+		logger.Info("signal received: draining jobs")
+		r.Stop()
+		logger.Info("all jobs stopped")
+		return nil
+	case err := <-r.Fenced():
+		// Exactly-once: a newer instance of a flow took over (this worker
+		// was paused or partitioned). It must not write again: exit.
+		logger.Error("fenced by a newer instance; exiting", "err", err)
+		r.Stop()
+		return fmt.Errorf("fenced: another instance of the job took over, so this one stopped writing: %w", err)
+	}
 }
 
 func mirrorStatus(c *cli.Context) error {

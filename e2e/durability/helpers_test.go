@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -370,9 +369,31 @@ func (c *rawConn) requireClosed(what string) {
 	case n > 0:
 		c.t.Fatalf("%s: broker answered %d bytes (%x), want the connection closed", what, n, buf[:n])
 	case errors.Is(err, io.EOF):
-	case err != nil && strings.Contains(err.Error(), "timeout"):
+	case isTimeout(err):
 		c.t.Fatalf("%s: connection still open after %v, want it closed", what, requestTimeout)
 	default:
 		c.t.Fatalf("%s: read returned %v, want EOF", what, err)
 	}
+}
+
+// waitFor polls cond every 50ms until it reports true, failing the test
+// with what and cond's last description of the state after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, state)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -32,7 +32,8 @@ func TestSizeRetention(t *testing.T) {
 	})
 
 	value := func(i int) string { return fmt.Sprintf("ret-%05d-%s", i, strings.Repeat("r", 1000)) }
-	cl := newClient(t, b.Addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	cl := newClient(t, b.Addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression())) // sizes on disk are what the test reasons about
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := 0; i < records; i += perBatch {
@@ -54,9 +55,11 @@ func TestSizeRetention(t *testing.T) {
 	const maxBatch = perBatch * 1100
 	limit := int64(retentionBytes + segmentBytes + maxBatch)
 	var start int64
-	cluster.Eventually(t, 30*time.Second, "retention to delete old segments", func() bool {
+	waitFor(t, 30*time.Second, "retention to delete old segments", func() (bool, string) {
 		start, _ = offsets(t, b.Addr, topic)
-		return start > 0 && segmentsSize(t, b, topic) <= limit
+		size := segmentsSize(t, b, topic)
+		return start > 0 && size <= limit, fmt.Sprintf("log start offset %d, %d segments of %d bytes in all",
+			start, len(segmentFiles(t, b, topic)), size)
 	})
 	start, _ = offsets(t, b.Addr, topic)
 	if size := segmentsSize(t, b, topic); size < retentionBytes {

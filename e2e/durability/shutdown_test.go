@@ -32,6 +32,10 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	createTopic(t, b.Addr, topic, 1, nil)
 	createTopic(t, b.Addr, idle, 1, nil)
 
+	// Cleanups run last-in first-out: the clients close (failing what the
+	// producer still retries) before the goroutines are waited for.
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
 	prod := newClient(t, b.Addr, kgo.DefaultProduceTopic(topic), kgo.RecordRetries(1))
 	cons := newClient(t, b.Addr,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
@@ -44,7 +48,6 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

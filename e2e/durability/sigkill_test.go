@@ -83,12 +83,6 @@ func produceUntilKilled(t *testing.T, b *cluster.Broker, topic string, minAcked 
 		kgo.RecordRetries(3),
 		kgo.RetryTimeout(5*time.Second),
 	)
-	closed := false
-	defer func() {
-		if !closed {
-			cl.Close()
-		}
-	}()
 
 	var (
 		mu       sync.Mutex
@@ -98,8 +92,15 @@ func produceUntilKilled(t *testing.T, b *cluster.Broker, topic string, minAcked 
 		errs     = make(map[string]int)
 	)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	producing := make(chan struct{})
+	closed := false
+	defer func() {
+		if !closed { // the test failed: stop the producer before returning
+			cancel()
+			<-producing
+			cl.Close()
+		}
+	}()
 	padding := strings.Repeat("x", 80)
 	go func() {
 		defer close(producing)

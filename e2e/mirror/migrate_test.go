@@ -17,7 +17,8 @@ import (
 // in-process) to Tributary:
 //
 //  1. legacy holds 3,000 records in orders (3 partitions); group billing
-//     consumes 1,000 of them there and commits;
+//     consumes 1,000 of them there (a third from each partition) and
+//     commits;
 //  2. the worker mirrors legacy into Tributary (identity, preserve,
 //     earliest) until lag is 0, and is stopped; legacy gets 1,000 more;
 //  3. group audit consumes everything on legacy and commits: translating it
@@ -39,7 +40,7 @@ func TestMigrateFromKafka(t *testing.T) {
 
 	next := map[string]int{}
 	produce(t, legacyAddr, keyedRecords("legacy", keys, first, next), kgo.DefaultProduceTopic("orders"))
-	before := consumeGroup(t, legacyAddr, "billing", consumedOnLegacy, kgo.NewOffset().AtStart())
+	before := consumeGroup(t, legacyAddr, "billing", consumedOnLegacy, consumedOnLegacy/3+1, kgo.NewOffset().AtStart())
 	if len(before) != consumedOnLegacy {
 		t.Fatalf("billing consumed %d records on legacy, want %d", len(before), consumedOnLegacy)
 	}
@@ -62,7 +63,7 @@ jobs:
 	m.Terminate(30 * time.Second)
 
 	produce(t, legacyAddr, keyedRecords("legacy", keys, second, next), kgo.DefaultProduceTopic("orders"))
-	if got := consumeGroup(t, legacyAddr, "audit", first+second, kgo.NewOffset().AtStart()); len(got) != first+second {
+	if got := consumeGroup(t, legacyAddr, "audit", first+second, first+second, kgo.NewOffset().AtStart()); len(got) != first+second {
 		t.Fatalf("audit consumed %d records on legacy, want %d", len(got), first+second)
 	}
 	out, err := run(t, "groups", "translate", "--config", job, "--job", "migrate", "--group", "audit", "--write")
@@ -86,7 +87,7 @@ jobs:
 	}
 	t.Logf("translate:\n%s", out)
 
-	after := consumeGroup(t, trib.Addr, "billing", first+second-consumedOnLegacy, kgo.NewOffset().AtEnd())
+	after := consumeGroup(t, trib.Addr, "billing", first+second-consumedOnLegacy, first+second, kgo.NewOffset().AtEnd())
 	seen := map[string]int{}
 	for _, v := range before {
 		seen[v]++
@@ -113,10 +114,11 @@ jobs:
 }
 
 // consumeGroup consumes orders as group (starting where it committed, or at
-// reset) until it has n records or the topic has no more, commits exactly
-// the records it returns, and leaves the group. It returns their values in
-// the order consumed.
-func consumeGroup(t *testing.T, addr, group string, n int, reset kgo.Offset) []string {
+// reset) until it has n records, taking at most perPartition from each
+// partition (a prefix of what it has there), commits exactly the records
+// it returns, and leaves the group. It returns their values in the order
+// consumed.
+func consumeGroup(t *testing.T, addr, group string, n, perPartition int, reset kgo.Offset) []string {
 	t.Helper()
 	cl := dial(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset), kgo.FetchMaxWait(500*time.Millisecond))
@@ -125,6 +127,7 @@ func consumeGroup(t *testing.T, addr, group string, n int, reset kgo.Offset) []s
 	defer cancel()
 	var took []*kgo.Record
 	var values []string
+	taken := map[int32]int{}
 	for len(took) < n {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -134,7 +137,8 @@ func consumeGroup(t *testing.T, addr, group string, n int, reset kgo.Offset) []s
 			t.Fatalf("group %s on %s: %s-%d: %v", group, addr, fe.Topic, fe.Partition, fe.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if len(took) < n {
+			if len(took) < n && taken[r.Partition] < perPartition {
+				taken[r.Partition]++
 				took = append(took, r)
 				values = append(values, string(r.Value))
 			}

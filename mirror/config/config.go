@@ -23,6 +23,9 @@ type File struct {
 	Clusters map[string]Cluster
 	// Jobs are the file's jobs, in file order, with unique names.
 	Jobs []mirror.JobSpec
+	// NATS maps the name of each job with a NATS source or target to its
+	// NATS mapping (the job's nats: block, defaults where it is left out).
+	NATS map[string]*NATSJob
 }
 
 // Job returns the job named name.
@@ -35,8 +38,8 @@ func (f *File) Job(name string) (mirror.JobSpec, bool) {
 	return mirror.JobSpec{}, false
 }
 
-// Cluster is how to reach a cluster: exactly one of Bootstrap and Consul is
-// set.
+// Cluster is how to reach a cluster: exactly one of Bootstrap, Consul and
+// NATS is set.
 type Cluster struct {
 	// Name is the cluster's name in the file, used by jobs and by the
 	// {cluster} placeholder of rename policies.
@@ -46,6 +49,9 @@ type Cluster struct {
 	// Consul finds the brokers through Consul instead (the topology
 	// package resolves it).
 	Consul *ConsulRef
+	// NATS makes the cluster a NATS system (core or JetStream) reached
+	// through bridge/nats; the Kafka fields below are then unset.
+	NATS *NATS
 	// ClientID is the Kafka client ID to use; "" lets the bridge choose.
 	ClientID string
 	// Version pins the Kafka protocol version the client assumes, such as
@@ -124,7 +130,8 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 		lookup = os.LookupEnv
 	}
 	x := expand(data, lookup, opts.NoEnv)
-	d := &decoder{x: x, p: &problems{file: name}, misspelt: map[*yaml.Node]map[string]bool{}}
+	d := &decoder{x: x, p: &problems{file: name}, misspelt: map[*yaml.Node]map[string]bool{},
+		natsClusters: map[string]bool{}, natsJobs: map[string]*NATSJob{}}
 	for _, pr := range x.problems {
 		line, col := x.orig.position(pr.offset)
 		d.p.add(line, col, "", "%s", pr.msg)
@@ -140,7 +147,7 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 		d.p.add(origLine, origCol, "", "%s", msg)
 		return nil, d.p.err()
 	}
-	f := &File{Path: name, Clusters: map[string]Cluster{}}
+	f := &File{Path: name, Clusters: map[string]Cluster{}, NATS: map[string]*NATSJob{}}
 	d.file(root, f)
 	if err := d.p.err(); err != nil {
 		return nil, err
@@ -191,6 +198,10 @@ type decoder struct {
 	// misspelt holds, per mapping, the allowed keys suggested for unknown
 	// ones, whose absence is then not reported again.
 	misspelt map[*yaml.Node]map[string]bool
+	// natsClusters holds the names of clusters defined with nats:, and
+	// natsJobs the NATS mapping of each job with a NATS endpoint.
+	natsClusters map[string]bool
+	natsJobs     map[string]*NATSJob
 }
 
 // errorf reports a problem at n. A problem with a value on a line where a

@@ -19,12 +19,12 @@ import (
 // Keys of each mapping of a job file.
 var (
 	fileKeys      = []string{"clusters", "jobs"}
-	clusterKeys   = []string{"bootstrap", "consul", "client_id", "version", "security"}
+	clusterKeys   = []string{"bootstrap", "consul", "nats", "client_id", "version", "security"}
 	consulKeys    = []string{"cluster", "datacenter"}
 	securityKeys  = []string{"tls", "sasl"}
 	tlsKeys       = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	saslKeys      = []string{"mechanism", "username", "password"}
-	jobKeys       = []string{"name", "sources", "targets", "rename", "partitioning", "start", "rate_limit", "oversized", "dead_letter_topic", "topic_sync", "delivery", "tuning"}
+	jobKeys       = []string{"name", "sources", "targets", "rename", "partitioning", "start", "rate_limit", "oversized", "dead_letter_topic", "topic_sync", "delivery", "tuning", "nats"}
 	sourceKeys    = []string{"cluster", "topics", "exclude"}
 	renameKeys    = []string{"prefix", "template"}
 	topicSyncKeys = []string{"create", "configs", "add_partitions"}
@@ -66,7 +66,15 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 	defined := map[string]bool{}
 	if n := top["clusters"]; n != nil && n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			defined[deref(n.Content[i]).Value] = true
+			name := deref(n.Content[i]).Value
+			defined[name] = true
+			if c := deref(n.Content[i+1]); c != nil && c.Kind == yaml.MappingNode {
+				for k := 0; k+1 < len(c.Content); k += 2 {
+					if deref(c.Content[k]).Value == "nats" {
+						d.natsClusters[name] = true
+					}
+				}
+			}
 		}
 	}
 	n := d.required(top, root, "jobs", "jobs", "a list of at least one job")
@@ -86,6 +94,9 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 		if j, ok := d.job(deref(jn), field, defined, names); ok {
 			f.Jobs = append(f.Jobs, j)
 		}
+	}
+	for name, nj := range d.natsJobs {
+		f.NATS[name] = nj
 	}
 }
 
@@ -140,10 +151,18 @@ func (d *decoder) cluster(key, n *yaml.Node) (Cluster, bool) {
 		c.Consul = d.consul(cn, field+".consul", c.Name)
 	}
 	switch {
+	case m["nats"] != nil:
+		c.NATS = d.natsCluster(m["nats"], field+".nats")
+		for _, key := range []string{"bootstrap", "consul", "client_id", "version", "security"} {
+			if m[key] != nil {
+				d.errorf(m[key], join(field, key), "given with nats: (a NATS cluster takes its settings inside nats:)")
+			}
+		}
+		return c, ok && len(d.p.list) == nerr
 	case m["bootstrap"] != nil && m["consul"] != nil:
 		d.errorf(m["consul"], field+".consul", "both bootstrap and consul given (use one)")
 	case m["bootstrap"] == nil && m["consul"] == nil:
-		d.errorf(n, field, "no bootstrap (give bootstrap: [host:port, ...] or consul: {cluster: NAME})")
+		d.errorf(n, field, "no bootstrap (give bootstrap: [host:port, ...], consul: {cluster: NAME} or nats: {servers: [...]})")
 	}
 	if v := m["client_id"]; v != nil {
 		c.ClientID, _ = d.str(v, field+".client_id")
@@ -415,6 +434,9 @@ func (d *decoder) job(n *yaml.Node, field string, defined map[string]bool, names
 	}
 	if v := m["tuning"]; v != nil {
 		j.Tuning = d.tuning(v, field+".tuning")
+	}
+	if nj := d.natsJob(m, n, field, &j); nj != nil && j.Name != "" {
+		d.natsJobs[j.Name] = nj
 	}
 	return j, len(d.p.list) == nerr
 }

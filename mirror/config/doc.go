@@ -16,6 +16,11 @@
 //	      sasl: {mechanism: SCRAM-SHA-512, username: u, password: "${PASS}"}  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
 //	  central:
 //	    consul: {cluster: central, datacenter: dc1}  # instead of bootstrap
+//	  events:                            # a NATS system instead of Kafka
+//	    nats:
+//	      servers: ["nats://127.0.0.1:4222"]       # URLs or host:port
+//	      token: "${NATS_TOKEN}"         # or user+password | nkey_seed_file | creds_file
+//	      tls: {ca_file: ca.pem}         # as for Kafka clusters; optional
 //	jobs:
 //	  - name: aggregate-orders           # unique; lowercase letters, digits, - _ .
 //	    sources:                         # one entry per cluster
@@ -33,11 +38,36 @@
 //	    delivery: at-least-once          # at-least-once | exactly-once
 //	    tuning: {max_in_flight_bytes: 64MiB, max_batch_records: 10000, max_batch_bytes: 4MiB,
 //	             linger: 5ms, metadata_refresh: 30s, retry_backoff: 200ms, max_retry_backoff: 10s}
+//	  - name: orders-to-nats             # a job with a NATS source or target
+//	    sources: [{cluster: east, topics: [orders]}]
+//	    targets: [events]
+//	    delivery: exactly-once           # JetStream only: by Nats-Msg-Id
+//	    nats:
+//	      stream: ORDERS                 # JetStream stream; omit for core NATS
+//	      subjects: ["orders.>"]         # stream subjects if created; a core source's subscriptions
+//	      create_stream: true            # targets: create the stream when missing
+//	      duplicate_window: 10m          # targets: of a created stream
+//	      restart_budget: 10m            # targets: warn if an existing stream's window is shorter
+//	      subject: "orders.{key}"        # targets: {topic} {cluster} {partition} {key}
+//	      key_header: Tributary-Key      # the header carrying the Kafka key
+//	      checkpoint_bucket: tributary_checkpoints  # targets: key-value bucket of checkpoints
+//	      # sources only: topic: orders (default: the stream's name), durable:
+//	      # tributary-JOB, ack_wait: 5m, max_ack_pending: 25000
 //
 // Defaults: rename identity, partitioning preserve, start earliest, no rate
 // limit, oversized fail, topic_sync {create: true, configs: [],
 // add_partitions: true}, delivery at-least-once, and tuning values from the
 // mirror.Default* constants. "prefix" alone means {prefix: "{cluster}."}.
+// NATS: a cluster with nats: is a NATS system; a job reading or writing one
+// takes its mapping from its nats: block (bridge/nats documents the
+// encoding and the defaults left out here: subject "{topic}", key_header
+// Tributary-Key, duplicate_window 10m, restart_budget the duplicate
+// window, ack_wait 5m, max_ack_pending 25000). Rules: a nats: block needs a
+// NATS source or target, and NATS may not be on both sides; options of the
+// other direction are errors; core NATS (no stream:) is at-most-once, so
+// delivery: exactly-once needs a stream; a NATS source presents one topic
+// (topic:, default the stream's name), which its topics: must match; a
+// core source needs subjects:, and create_stream needs subjects: too.
 // Sizes are whole numbers with an optional unit (B, KiB, MiB, GiB, KB, MB,
 // GB; none means bytes); durations are Go durations with a unit (5ms, 30s).
 // Patterns are Go regular expressions matched against whole names; topics

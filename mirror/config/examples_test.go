@@ -133,7 +133,8 @@ func TestDocExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, example.String())
 	}
-	if len(f.Jobs) != 1 || f.Jobs[0].Oversized.DeadLetterTopic != "orders.dlq" || f.Clusters["central"].Consul == nil {
+	if len(f.Jobs) != 2 || f.Jobs[0].Oversized.DeadLetterTopic != "orders.dlq" || f.Clusters["central"].Consul == nil ||
+		f.Clusters["events"].NATS == nil || f.NATS["orders-to-nats"] == nil || f.NATS["orders-to-nats"].Stream != "ORDERS" {
 		t.Errorf("doc example parsed to %+v", f)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	kafkabridge "github.com/tributary/tributary/bridge/kafka"
 	"github.com/tributary/tributary/cmd/tributary/internal/runner"
 	"github.com/tributary/tributary/mirror"
 	"github.com/tributary/tributary/mirror/config"
@@ -160,8 +161,7 @@ type LatencyReport struct {
 	// Delivered counts the records a consumer of the target received; for
 	// each, EndToEnd holds now minus its timestamp (the source's CreateTime,
 	// kept by the mirror, in milliseconds), so it includes the source
-	// producer's acknowledgement-independent send, the mirror and the
-	// consumer's fetch.
+	// producer's send, the mirror and the consumer's fetch.
 	Delivered int64
 	EndToEnd  Histogram
 	// Mirror is the job's own tributary_mirror_replication_latency_seconds
@@ -278,13 +278,14 @@ func RunMirror(ctx context.Context, cfg MirrorConfig) (*MirrorReport, error) {
 // SinkProducerConfig is the sarama configuration the mirror's Kafka sink
 // produces with (bridge/kafka's saramaConfig and NewSink, which keep it
 // unexported): idempotent, acks=all, one open request per broker, the
-// manual partitioner, flushing as soon as possible, the default batch
-// bound, and the default protocol version and client ID. Keep the two in
-// step.
+// manual partitioner, flushing as soon as possible, the bridge's default
+// batch bound, protocol version, client ID and channel buffers. Keep the
+// two in step.
 func SinkProducerConfig() *sarama.Config {
 	sc := sarama.NewConfig()
-	sc.ClientID = "tributary"
-	sc.Version = sarama.V2_8_0_0
+	sc.ClientID = kafkabridge.DefaultClientID
+	// DefaultVersion is a constant the bridge's own tests parse.
+	sc.Version, _ = sarama.ParseKafkaVersion(kafkabridge.DefaultVersion)
 	sc.Metadata.AllowAutoTopicCreation = false
 	sc.ChannelBufferSize = 1024
 	sc.Producer.Idempotent = true
@@ -293,7 +294,7 @@ func SinkProducerConfig() *sarama.Config {
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.MaxMessageBytes = 1000000
+	sc.Producer.MaxMessageBytes = kafkabridge.DefaultMaxBatchBytes
 	return sc
 }
 
@@ -312,9 +313,23 @@ func produceSarama(ctx context.Context, brokers []string, topic string, w Worklo
 	}
 	closed := false
 	defer func() {
-		if !closed {
-			p.AsyncClose()
-			for range p.Successes() {
+		if closed {
+			return
+		}
+		// Shut down without waiting for what is in flight: drain both
+		// channels until sarama closes them.
+		p.AsyncClose()
+		succ, errs := p.Successes(), p.Errors()
+		for succ != nil || errs != nil {
+			select {
+			case _, ok := <-succ:
+				if !ok {
+					succ = nil
+				}
+			case _, ok := <-errs:
+				if !ok {
+					errs = nil
+				}
 			}
 		}
 	}()
@@ -644,6 +659,7 @@ func produceAtRate(ctx context.Context, brokers []string, topic string, cfg Mirr
 	value := payload(cfg.RecordSize)
 	total := int64(float64(cfg.Rate) * cfg.Duration.Seconds())
 	prog := startProgress(cfg.Progress, fmt.Sprintf("latency at %d rec/s", cfg.Rate), total)
+	defer prog.stop()
 	t := time.NewTicker(rateTick)
 	defer t.Stop()
 	start := time.Now()
@@ -663,7 +679,6 @@ func produceAtRate(ctx context.Context, brokers []string, topic string, cfg Mirr
 	if err := cl.Flush(runCtx); err != nil && runCtx.Err() == nil {
 		return acked.Load(), fmt.Errorf("flush producer: %w", err)
 	}
-	prog.stop()
 	if cause := context.Cause(runCtx); cause != nil {
 		return acked.Load(), cause
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	kafkabridge "github.com/tributary/tributary/bridge/kafka"
+	natsbridge "github.com/tributary/tributary/bridge/nats"
 	"github.com/tributary/tributary/mirror"
 	"github.com/tributary/tributary/mirror/config"
 )
@@ -35,10 +36,13 @@ type Runner struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *mirror.Metrics
+	nats    *natsbridge.Metrics
 
 	mu   sync.Mutex // guards jobs
 	jobs map[string]*running
 	wg   sync.WaitGroup
+
+	fenced chan error // jobs stopped because a newer instance fenced them
 }
 
 type running struct {
@@ -54,7 +58,7 @@ type running struct {
 func New(log *slog.Logger) *Runner {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Runner{log: log, reg: reg, metrics: mirror.NewMetrics(reg), jobs: make(map[string]*running)}
+	return &Runner{log: log, reg: reg, metrics: mirror.NewMetrics(reg), nats: natsbridge.NewMetrics(reg), jobs: make(map[string]*running), fenced: make(chan error, 16)}
 }
 
 // Apply makes the running jobs those of f: new jobs start, jobs whose spec
@@ -64,7 +68,7 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 	prints := make(map[string]string, len(f.Jobs))
 	for _, j := range f.Jobs {
 		want[j.Name] = j
-		prints[j.Name] = Fingerprint(j, f.Clusters)
+		prints[j.Name] = Fingerprint(j, f.Clusters) + natsFingerprint(f.NATS[j.Name])
 	}
 	r.mu.Lock()
 	var stop []*running
@@ -92,7 +96,7 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 			continue
 		}
 		spec := want[name]
-		ep := &Endpoints{Clusters: f.Clusters, Log: r.log, Resolve: r.Resolve}
+		ep := &Endpoints{Clusters: f.Clusters, Log: r.log, Resolve: r.Resolve, NATS: f.NATS, NATSMetrics: r.nats}
 		job := mirror.NewJob(spec, ep, mirror.Options{Logger: r.log, Metrics: r.metrics})
 		jctx, cancel := context.WithCancel(ctx)
 		rj := &running{spec: spec, fingerprint: prints[name], job: job, cancel: cancel, done: make(chan struct{})}
@@ -106,9 +110,20 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 			if rj.err != nil {
 				r.log.Error("job stopped", "job", name, "err", rj.err)
 			}
+			if errors.Is(rj.err, mirror.ErrFenced) {
+				select {
+				case r.fenced <- fmt.Errorf("job %s: %w", name, rj.err):
+				default:
+				}
+			}
 		}()
 	}
 }
+
+// Fenced delivers the error of each job that stopped because a newer
+// instance of one of its flows fenced it (exactly-once delivery): another
+// worker runs it now. A worker running jobs from a file exits on it.
+func (r *Runner) Fenced() <-chan error { return r.fenced }
 
 // Stop stops every job, each draining what it read, and waits for them.
 func (r *Runner) Stop() {
@@ -242,6 +257,10 @@ type Endpoints struct {
 	// Default: the job file's bootstrap list; clusters found through Consul
 	// need a resolver from the topology package.
 	Resolve func(ctx context.Context, c config.Cluster) ([]string, error)
+	// NATS holds the NATS mapping of each job with a NATS endpoint
+	// (config.File.NATS); NATSMetrics receives the NATS bridge's metrics.
+	NATS        map[string]*config.NATSJob
+	NATSMetrics *natsbridge.Metrics
 }
 
 func (e *Endpoints) cluster(name string) (config.Cluster, error) {
@@ -263,7 +282,9 @@ func (e *Endpoints) kafkaConfig(ctx context.Context, c config.Cluster) (kafkabri
 	case c.Consul != nil:
 		return kafkabridge.Config{}, fmt.Errorf("cluster %s is found through Consul, which this worker was not given (--consul)", c.Name)
 	}
-	return kafkabridge.Config{Name: c.Name, Bootstrap: addrs, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}, nil
+	cfg := kafkabridge.Config{Name: c.Name, Bootstrap: addrs, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}
+	cfg.TLS, cfg.SASL = kafkaSecurity(c.Security)
+	return cfg, nil
 }
 
 // OpenSource implements mirror.Endpoints.
@@ -271,6 +292,9 @@ func (e *Endpoints) OpenSource(ctx context.Context, name string, use mirror.Use)
 	c, err := e.cluster(name)
 	if err != nil {
 		return nil, err
+	}
+	if c.NATS != nil {
+		return e.openNATSSource(ctx, c, use)
 	}
 	cfg, err := e.kafkaConfig(ctx, c)
 	if err != nil {
@@ -284,6 +308,9 @@ func (e *Endpoints) OpenSink(ctx context.Context, name string, use mirror.Use) (
 	c, err := e.cluster(name)
 	if err != nil {
 		return nil, err
+	}
+	if c.NATS != nil {
+		return e.openNATSSink(ctx, c, use)
 	}
 	cfg, err := e.kafkaConfig(ctx, c)
 	if err != nil {
