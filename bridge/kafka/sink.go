@@ -153,6 +153,20 @@ func (s *Sink) producerConfig(limit int) *sarama.Config {
 	conf.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
 		return min(100*time.Millisecond<<min(retries, 4), time.Second)
 	}
+	// The same for finding a partition's leader: sarama fails a message at
+	// once, outside its retry count, when a metadata refresh gives up, and
+	// later messages of the partition may then land before it.
+	// Metadata.Timeout bounds it (and NewClient against a target that is
+	// down) by DeliveryTimeout, by which time the Write gives up anyway.
+	prev := conf.Metadata.Retry.BackoffFunc
+	conf.Metadata.Retry.Max = producerRetries
+	conf.Metadata.Timeout = s.opts.DeliveryTimeout
+	conf.Metadata.Retry.BackoffFunc = func(retries, max int) time.Duration {
+		if prev != nil && prev(retries, max) == 0 {
+			return 0 // refused credentials: fail at once (security.go)
+		}
+		return min(100*time.Millisecond<<min(retries, 4), time.Second)
+	}
 	return conf
 }
 

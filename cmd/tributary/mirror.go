@@ -111,7 +111,7 @@ func mirrorPlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ep := &runner.Endpoints{Clusters: f.Clusters, Log: logger}
+	ep := &runner.Endpoints{Clusters: f.Clusters, Log: logger, NATS: f.NATS}
 	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 	defer cancel()
 	plan, err := f.Plan(ctx, func(ctx context.Context, cluster string) ([]mirror.TopicInfo, error) {

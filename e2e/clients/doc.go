@@ -13,7 +13,7 @@
 //     library reads back, and a group resumes from its committed offset after
 //     a broker restart;
 //   - admin operations through kadm behave as documented in README.md
-//     (topic configs, cleanup.policy=compact refused, partitions, deletion,
+//     (topic configs, cleanup.policy=compact and bad values refused, partitions, deletion,
 //     ListOffsets, groups), and the cluster ID is a UUID stable across
 //     restarts.
 //

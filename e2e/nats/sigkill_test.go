@@ -61,7 +61,7 @@ jobs:
     targets: [events]
     delivery: exactly-once
     nats: {stream: ORDERS, subjects: ["orders.>"], create_stream: true, subject: "orders.{key}"}
-    tuning: {max_batch_records: 2000}
+    tuning: {max_batch_records: 20000, linger: 500ms}   # long batches: a SIGKILL lands between publish and checkpoint
 `, k.Addr, ns.URL))
 	const n = 100_000
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +87,4 @@ func TestKVJobs(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling interval
 	}
 	m.Terminate(60 * time.Second)
-	_ = fmt.Sprint()
 }

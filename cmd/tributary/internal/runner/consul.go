@@ -150,9 +150,11 @@ func (r *Runner) RunConsul(ctx context.Context, opts ConsulOptions) error {
 	log.Info("stopping: draining jobs and releasing their locks")
 	cancelHolds()
 	w.holdWG.Wait()
+	w.applyMu.Lock() // an apply triggered by discovery finishes first
 	w.mu.Lock()
 	w.closing = true
 	w.mu.Unlock()
+	w.applyMu.Unlock()
 	r.Stop()
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
