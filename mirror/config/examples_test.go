@@ -76,7 +76,7 @@ func TestExampleContents(t *testing.T) {
 	j := f.Jobs[0]
 	if len(j.Sources) != 2 || j.Sources[0].Cluster != "east" || j.Sources[1].Cluster != "west" ||
 		!j.Sources[0].Matches("orders") || !j.Sources[1].Matches("orders") || j.Sources[0].Matches("orders2") ||
-		len(j.Targets) != 1 || j.Targets[0] != "central" || !plain(j) {
+		len(j.Targets) != 1 || j.Targets[0] != "central" || !plain(withDelivery(j, mirror.AtLeastOnce)) || j.Delivery != mirror.ExactlyOnce {
 		t.Errorf("aggregate.yaml job: %+v", j)
 	}
 	if f.Clusters["west"].Bootstrap[0] != "127.0.0.1:2" {
@@ -137,4 +137,10 @@ func TestDocExample(t *testing.T) {
 		f.Clusters["events"].NATS == nil || f.NATS["orders-to-nats"] == nil || f.NATS["orders-to-nats"].Stream != "ORDERS" {
 		t.Errorf("doc example parsed to %+v", f)
 	}
+}
+
+// withDelivery returns j with its delivery set to d.
+func withDelivery(j mirror.JobSpec, d mirror.Delivery) mirror.JobSpec {
+	j.Delivery = d
+	return j
 }
