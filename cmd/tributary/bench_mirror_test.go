@@ -17,6 +17,7 @@ func TestBenchMirrorCommand(t *testing.T) {
 		"20000 records of 50 bytes (null keys), 2 partition(s), acks=all, mirror linger 2ms",
 		"(target 0.7)",
 		"mirror/franz-go ",
+		"exactly-once/mirror ",
 		"replication latency at 2000 records/s for 2s: 4000 produced, 4000 delivered on the target",
 		"p99 under 20 ms at 10000 records/s",
 	} {
@@ -25,7 +26,7 @@ func TestBenchMirrorCommand(t *testing.T) {
 		}
 	}
 	// Every throughput phase moved every record.
-	for _, op := range []string{"mirror (one hop)", "produce sarama", "produce franz-go"} {
+	for _, op := range []string{"mirror (one hop)", "mirror exactly-once", "produce sarama", "produce franz-go"} {
 		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(op) + `\s+20000\s`).MatchString(out) {
 			t.Errorf("no %q row with 20000 records:\n%s", op, out)
 		}

@@ -183,4 +183,3 @@ func runTributary(t testing.TB, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, cluster.Binary(t), args...).CombinedOutput()
 	return string(out), err
 }
-

@@ -59,8 +59,10 @@ const (
 	mirrorSourceCluster  = "source"
 	mirrorTargetCluster  = "target"
 	mirrorThroughputJob  = "bench-throughput"
+	mirrorEOSJob         = "bench-exactly-once"
 	mirrorLatencyJob     = "bench-latency"
 	mirrorTopic          = "mirror-bench"
+	mirrorEOSTopic       = "mirror-bench-exactly-once"
 	mirrorLatencyTopic   = "mirror-bench-latency"
 	mirrorSaramaTopic    = "mirror-bench-raw-sarama"
 	mirrorFranzTopic     = "mirror-bench-raw-franz"
@@ -148,6 +150,12 @@ type MirrorReport struct {
 	// MirrorWireBytes are the key, value and header bytes the mirror wrote:
 	// more than Mirror.Bytes by the provenance header on every record.
 	MirrorWireBytes int64
+	// MirrorExactlyOnce is the same one-hop mirror of another pre-loaded
+	// source topic (same records, same settings) with delivery:
+	// exactly-once: each batch and its checkpoint in one transaction on
+	// the target. MirrorExactlyOnceSetup is its MirrorSetup.
+	MirrorExactlyOnce      *Result
+	MirrorExactlyOnceSetup time.Duration
 
 	// Latency is the fixed-rate phase; nil when it did not run.
 	Latency *LatencyReport
@@ -206,8 +214,9 @@ func (h PromHistogram) Mean() float64 {
 // RunMirror starts two Tributary brokers in this process (source and
 // target) and measures, one after the other: raw produce into the target
 // with sarama configured as the mirror's sink configures it, raw produce
-// with franz-go, a one-hop mirror of a pre-loaded source topic, and
-// replication latency at a fixed rate. It returns what it measured even when
+// with franz-go, a one-hop mirror of a pre-loaded source topic (at-least-once,
+// then exactly-once on a second topic), and replication latency at a fixed
+// rate. It returns what it measured even when
 // a phase fails or ctx ends; the error says why the run stopped short.
 func RunMirror(ctx context.Context, cfg MirrorConfig) (*MirrorReport, error) {
 	cfg = cfg.withDefaults()
@@ -264,6 +273,10 @@ func RunMirror(ctx context.Context, cfg MirrorConfig) (*MirrorReport, error) {
 	}, Log: cfg.Logger}
 	if err := mirrorThroughput(ctx, rep, ep, source, target, wl); err != nil {
 		return rep, fmt.Errorf("mirror throughput: %w", err)
+	}
+	// (c') The same with delivery: exactly-once.
+	if err := mirrorThroughputExactlyOnce(ctx, rep, ep, source, target, wl); err != nil {
+		return rep, fmt.Errorf("exactly-once mirror throughput: %w", err)
 	}
 	// (d) Replication latency at a fixed rate.
 	if cfg.Duration > 0 {
@@ -455,32 +468,57 @@ func (rj *runningJob) waitFlow(ctx context.Context, done func(mirror.FlowStatus)
 // to the target and times it until the target acknowledged every record,
 // which it then checks against the target's end offsets.
 func mirrorThroughput(ctx context.Context, rep *MirrorReport, ep mirror.Endpoints, source, target []string, w Workload) error {
-	pw := w
-	pw.Topic, pw.Label = mirrorTopic, "source"
-	if _, err := Produce(ctx, source, pw); err != nil {
-		return fmt.Errorf("pre-load the source: %w", err)
-	}
 	spec, err := mirrorSpec(mirrorThroughputJob, mirrorTopic, rep.Config.Linger)
 	if err != nil {
 		return err
 	}
+	res, setup, wire, err := mirrorOnce(ctx, spec, mirrorTopic, rep.Config.MirrorCPUProfile, ep, source, target, w, "mirror")
+	rep.Mirror, rep.MirrorSetup, rep.MirrorWireBytes = res, setup, wire
+	return err
+}
+
+// mirrorThroughputExactlyOnce is mirrorThroughput with delivery:
+// exactly-once, on a topic of its own.
+func mirrorThroughputExactlyOnce(ctx context.Context, rep *MirrorReport, ep mirror.Endpoints, source, target []string, w Workload) error {
+	spec, err := mirrorSpec(mirrorEOSJob, mirrorEOSTopic, rep.Config.Linger)
+	if err != nil {
+		return err
+	}
+	spec.Delivery = mirror.ExactlyOnce
+	res, setup, _, err := mirrorOnce(ctx, spec, mirrorEOSTopic, nil, ep, source, target, w, "mirror exactly-once")
+	rep.MirrorExactlyOnce, rep.MirrorExactlyOnceSetup = res, setup
+	return err
+}
+
+// mirrorOnce pre-loads topic, the source topic of spec, runs spec until the target acknowledged every
+// record, and checks the target: its end offsets must add up to the records
+// (at-least-once), or to at least them, markers included (exactly-once: the
+// flow's count of acknowledged records is then exact). It returns the
+// result, the setup time and the bytes written with headers.
+func mirrorOnce(ctx context.Context, spec mirror.JobSpec, topic string, cpuprofile io.Writer, ep mirror.Endpoints, source, target []string, w Workload, label string) (*Result, time.Duration, int64, error) {
+	pw := w
+	pw.Topic, pw.Label = topic, "source"
+	if _, err := Produce(ctx, source, pw); err != nil {
+		return nil, 0, 0, fmt.Errorf("pre-load the source: %w", err)
+	}
 	res := &Result{Op: "mirror", Peer: peerMirror}
-	if out := rep.Config.MirrorCPUProfile; out != nil {
-		if err := pprof.StartCPUProfile(out); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
+	if cpuprofile != nil {
+		if err := pprof.StartCPUProfile(cpuprofile); err != nil {
+			return nil, 0, 0, fmt.Errorf("start CPU profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	prog := startProgress(w.Progress, "mirror", w.Records)
+	prog := startProgress(w.Progress, label, w.Records)
 	start := time.Now()
 	rj := startJob(ctx, spec, ep, mirror.Options{Logger: w.Logger})
 	defer rj.stop()
 	running := false
+	var setup time.Duration
 	var last int64
-	err = rj.waitFlow(ctx, func(fs mirror.FlowStatus) bool {
+	err := rj.waitFlow(ctx, func(fs mirror.FlowStatus) bool {
 		if !running && fs.State == "running" {
 			running = true
-			rep.MirrorSetup = time.Since(start)
+			setup = time.Since(start)
 		}
 		prog.add(fs.Records - last)
 		last = fs.Records
@@ -490,22 +528,24 @@ func mirrorThroughput(ctx context.Context, rep *MirrorReport, ep mirror.Endpoint
 	prog.stop()
 	fs := rj.flow()
 	res.Records, res.Bytes = fs.Records, fs.Records*int64(w.RecordSize)
-	rep.Mirror, rep.MirrorWireBytes = res, fs.Bytes
 	if err != nil {
 		res.Interrupted = ctx.Err() != nil
-		return err
+		return res, setup, fs.Bytes, err
 	}
 	if err := rj.stop(); err != nil {
-		return err
+		return res, setup, fs.Bytes, err
 	}
-	held, err := endOffsetSum(ctx, target, mirrorTopic)
+	held, err := endOffsetSum(ctx, target, topic)
 	if err != nil {
-		return err
+		return res, setup, fs.Bytes, err
 	}
-	if held != w.Records {
-		return fmt.Errorf("target topic %s holds %d records, want %d", mirrorTopic, held, w.Records)
+	switch exact := spec.Delivery != mirror.ExactlyOnce; {
+	case exact && held != w.Records:
+		return res, setup, fs.Bytes, fmt.Errorf("target topic %s holds %d records, want %d", topic, held, w.Records)
+	case !exact && (held < w.Records || rj.flow().Records != w.Records):
+		return res, setup, fs.Bytes, fmt.Errorf("target topic %s ends at %d with %d records acknowledged, want %d records", topic, held, rj.flow().Records, w.Records)
 	}
-	return nil
+	return res, setup, fs.Bytes, nil
 }
 
 // endOffsetSum sums the end offsets of topic's partitions: the records it
@@ -582,12 +622,29 @@ func mirrorLatency(ctx context.Context, lr *LatencyReport, cfg MirrorConfig, ep 
 	produced.Store(n)
 	settle := time.NewTimer(DefaultMirrorSettle)
 	defer settle.Stop()
-	select {
-	case err = <-consumed:
-	case <-settle.C:
-		stopConsumer()
-		<-consumed
-		err = fmt.Errorf("%d of %d records reached the target within %s of the producer's end", delivered.Load(), n, DefaultMirrorSettle)
+	// The consumer checks its count only when a fetch returns records: if
+	// it had them all before n was known, it waits in PollFetches, so look
+	// at the count from here too.
+	check := time.NewTicker(10 * mirrorPollInterval)
+	defer check.Stop()
+wait:
+	for {
+		select {
+		case err = <-consumed:
+			break wait
+		case <-check.C:
+			if delivered.Load() >= n {
+				stopConsumer()
+				<-consumed
+				err = nil
+				break wait
+			}
+		case <-settle.C:
+			stopConsumer()
+			<-consumed
+			err = fmt.Errorf("%d of %d records reached the target within %s of the producer's end", delivered.Load(), n, DefaultMirrorSettle)
+			break wait
+		}
 	}
 	lr.Delivered = delivered.Load()
 	if err != nil {

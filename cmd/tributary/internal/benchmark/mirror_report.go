@@ -34,6 +34,7 @@ func (r *MirrorReport) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%s\t%s\n", label, res.Records, res.RecordsPerSec(), res.MiBPerSec(), ratio, note)
 	}
 	row("mirror (one hop)", r.Mirror, "")
+	row("mirror exactly-once", r.MirrorExactlyOnce, r.eosRatio())
 	row("produce sarama", r.Sarama, r.ratio(r.Sarama, fmt.Sprintf("mirror/sarama %%s (target %.1f)", DefaultMirrorRatioTarget)))
 	row("produce franz-go", r.Franz, r.ratio(r.Franz, "mirror/franz-go %s"))
 	if err := tw.Flush(); err != nil {
@@ -46,6 +47,11 @@ func (r *MirrorReport) WriteTable(w io.Writer) error {
 			r.MirrorSetup.Round(time.Millisecond))
 		fmt.Fprintf(w, "        every record; with its provenance headers it wrote %.2f MiB/s.\n",
 			float64(r.MirrorWireBytes)/(1<<20)/max(r.Mirror.Elapsed.Seconds(), 1e-9))
+	}
+	if r.MirrorExactlyOnce != nil {
+		fmt.Fprintf(w, "mirror exactly-once: the same on a topic of its own, each batch and its checkpoint in one\n")
+		fmt.Fprintf(w, "        transaction on the target (%s of it before the flow ran); ratio: its MiB/s over the mirror's.\n",
+			r.MirrorExactlyOnceSetup.Round(time.Millisecond))
 	}
 	fmt.Fprintln(w, "sarama: an async producer with the mirror sink's settings (idempotent, acks=all,")
 	fmt.Fprintln(w, "        MaxOpenRequests=1, manual partitioner, flush as soon as possible); franz-go: kgo, acks=all.")
@@ -89,6 +95,16 @@ func (r *MirrorReport) ratio(res *Result, format string) string {
 		return fmt.Sprintf(format, "n/a")
 	}
 	return fmt.Sprintf(format, fmt.Sprintf("%.2f", r.Mirror.MiBPerSec()/res.MiBPerSec()))
+}
+
+// eosRatio formats the exactly-once mirror's MiB/s over the at-least-once
+// mirror's, or "n/a" when either is unknown.
+func (r *MirrorReport) eosRatio() string {
+	e, m := r.MirrorExactlyOnce, r.Mirror
+	if e == nil || m == nil || e.MiBPerSec() == 0 || m.MiBPerSec() == 0 {
+		return "exactly-once/mirror n/a"
+	}
+	return fmt.Sprintf("exactly-once/mirror %.2f", e.MiBPerSec()/m.MiBPerSec())
 }
 
 // fmtSeconds formats seconds as milliseconds with two decimals; "+Inf" for
