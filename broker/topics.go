@@ -230,12 +230,12 @@ type topicView struct {
 
 // Errors of topic administration, mapped to Kafka error codes by the APIs.
 var (
-	errTopicExists        = errors.New("topic already exists")
-	errUnknownTopic       = errors.New("unknown topic")
-	errInvalidTopic       = errors.New("invalid topic name")
-	errInvalidPartitions  = errors.New("invalid partition count")
-	errInvalidConfig      = errors.New("invalid config")
-	errPolicyViolation    = errors.New("not allowed for this topic")
+	errTopicExists       = errors.New("topic already exists")
+	errUnknownTopic      = errors.New("unknown topic")
+	errInvalidTopic      = errors.New("invalid topic name")
+	errInvalidPartitions = errors.New("invalid partition count")
+	errInvalidConfig     = errors.New("invalid config")
+	errPolicyViolation   = errors.New("not allowed for this topic")
 )
 
 func validateTopicName(name string) error {
@@ -479,4 +479,3 @@ func cloneConfigs(m map[string]string) map[string]string {
 	}
 	return out
 }
-

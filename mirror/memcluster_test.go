@@ -170,8 +170,10 @@ func (m *memConsumer) Poll(ctx context.Context) ([]Record, error) {
 	}
 }
 
-func (m *memConsumer) Acknowledge(ctx context.Context, upTo map[TopicPartition]int64) error { return nil }
-func (m *memConsumer) Close() error                                                        { return nil }
+func (m *memConsumer) Acknowledge(ctx context.Context, upTo map[TopicPartition]int64) error {
+	return nil
+}
+func (m *memConsumer) Close() error { return nil }
 
 func (c *memCluster) CreateTopic(ctx context.Context, t TopicInfo) error {
 	c.mu.Lock()
@@ -192,7 +194,9 @@ func (c *memCluster) AddPartitions(ctx context.Context, topic string, total int3
 	return nil
 }
 
-func (c *memCluster) MaxRecordBytes(ctx context.Context, topic string) (int, error) { return c.maxBytes, nil }
+func (c *memCluster) MaxRecordBytes(ctx context.Context, topic string) (int, error) {
+	return c.maxBytes, nil
+}
 
 func (c *memCluster) LoadCheckpoint(ctx context.Context, flow string) (*Checkpoint, error) {
 	c.mu.Lock()
