@@ -37,4 +37,19 @@
 // into a cluster on its path, so active-active replication with identity
 // names cannot loop. A flow whose source and target report the same cluster
 // ID is refused.
+//
+// # Checkpoints
+//
+// A Checkpoint is kept in its target (see Sink.LoadCheckpoint) as the
+// value EncodeCheckpoint returns, the same in every bridge: JSON, version
+// CheckpointVersion (1):
+//
+//	{"v":1,"flow":"orders/central","time":"2026-11-21T23:51:02.123456789Z",
+//	 "positions":[{"cluster":"east","topic":"orders","partition":0,"offset":42}]}
+//
+// where "flow" is the flow ID, "time" when the checkpoint was made (UTC,
+// RFC 3339 with nanoseconds), and each position the offset of the next
+// record to read from that source partition, sorted by cluster, topic and
+// partition. DecodeCheckpoint refuses any other "v" (ErrCheckpointVersion)
+// and takes a null "positions" for none.
 package mirror

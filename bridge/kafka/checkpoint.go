@@ -3,9 +3,7 @@ package kafka
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"sort"
 	"time"
@@ -14,59 +12,6 @@ import (
 
 	"github.com/tributary/tributary/mirror"
 )
-
-// checkpointVersion is the "v" of checkpoint values this package writes
-// and reads.
-const checkpointVersion = 1
-
-type checkpointJSON struct {
-	V         int                `json:"v"`
-	Flow      string             `json:"flow"`
-	Time      time.Time          `json:"time"`
-	Positions []checkpointOffset `json:"positions"`
-}
-
-type checkpointOffset struct {
-	Cluster   string `json:"cluster"`
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-}
-
-// encodeCheckpoint returns cp's record value (see the package doc).
-func encodeCheckpoint(cp *mirror.Checkpoint) ([]byte, error) {
-	j := checkpointJSON{V: checkpointVersion, Flow: cp.Flow, Time: cp.Time.UTC(),
-		Positions: make([]checkpointOffset, 0, len(cp.Positions))}
-	for sp, off := range cp.Positions {
-		j.Positions = append(j.Positions, checkpointOffset{sp.Cluster, sp.Topic, sp.Partition, off})
-	}
-	sort.Slice(j.Positions, func(a, b int) bool {
-		pa, pb := j.Positions[a], j.Positions[b]
-		if pa.Cluster != pb.Cluster {
-			return pa.Cluster < pb.Cluster
-		}
-		if pa.Topic != pb.Topic {
-			return pa.Topic < pb.Topic
-		}
-		return pa.Partition < pb.Partition
-	})
-	return json.Marshal(j)
-}
-
-func decodeCheckpoint(b []byte) (*mirror.Checkpoint, error) {
-	var j checkpointJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, err
-	}
-	if j.V != checkpointVersion {
-		return nil, fmt.Errorf("checkpoint version %d, want %d", j.V, checkpointVersion)
-	}
-	cp := &mirror.Checkpoint{Flow: j.Flow, Time: j.Time, Positions: make(map[mirror.SourcePartition]int64, len(j.Positions))}
-	for _, p := range j.Positions {
-		cp.Positions[mirror.SourcePartition{Cluster: p.Cluster, Topic: p.Topic, Partition: p.Partition}] = p.Offset
-	}
-	return cp, nil
-}
 
 // checkpointPartition is the partition of flow's checkpoints: FNV-1a
 // (32-bit) of the flow ID, unsigned, modulo the partition count.
@@ -186,7 +131,7 @@ func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpo
 			return nil, err
 		}
 		if val != nil {
-			cp, err := decodeCheckpoint(val)
+			cp, err := mirror.DecodeCheckpoint(val)
 			if err != nil {
 				return nil, s.c.errorf(err, "decode checkpoint of flow %s in %s", flow, tp)
 			}

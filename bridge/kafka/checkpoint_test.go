@@ -12,34 +12,6 @@ import (
 	"github.com/tributary/tributary/mirror"
 )
 
-func TestCheckpointEncodingRoundTrip(t *testing.T) {
-	cp := &mirror.Checkpoint{Flow: "job/central", Time: time.Date(2026, 11, 21, 23, 51, 2, 123456789, time.UTC),
-		Positions: map[mirror.SourcePartition]int64{
-			{Cluster: "west", Topic: "orders", Partition: 3}: 7,
-			{Cluster: "east", Topic: "orders", Partition: 0}: 42,
-		}}
-	b, err := encodeCheckpoint(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = `{"v":1,"flow":"job/central","time":"2026-11-21T23:51:02.123456789Z","positions":[` +
-		`{"cluster":"east","topic":"orders","partition":0,"offset":42},{"cluster":"west","topic":"orders","partition":3,"offset":7}]}`
-	if string(b) != want {
-		t.Fatalf("encoded %s\nwant    %s", b, want)
-	}
-	got, err := decodeCheckpoint(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Flow != cp.Flow || !got.Time.Equal(cp.Time) || len(got.Positions) != 2 ||
-		got.Positions[mirror.SourcePartition{Cluster: "east", Topic: "orders"}] != 42 {
-		t.Fatalf("decoded %+v, want %+v", got, cp)
-	}
-	if _, err := decodeCheckpoint([]byte(`{"v":2,"flow":"x"}`)); err == nil {
-		t.Fatal("decoded a version 2 checkpoint")
-	}
-}
-
 func TestCheckpointPartitionIsStable(t *testing.T) {
 	// FNV-1a 32 of "a" is 0xe40c292c.
 	if got := checkpointPartition("a", 7); got != int32(0xe40c292c%7) {

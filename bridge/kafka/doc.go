@@ -45,15 +45,10 @@
 // 32-bit FNV-1a hash of the flow ID, taken as unsigned, modulo the topic's
 // partition count, set explicitly on produce, so every checkpoint of a flow
 // lands in one partition; the checkpoint topic's partition count must
-// therefore never change (a Sink reads it once). Its value is JSON, version 1:
-//
-//	{"v":1,"flow":"orders/central","time":"2026-11-21T23:51:02.123456789Z",
-//	 "positions":[{"cluster":"east","topic":"orders","partition":0,"offset":42}]}
-//
-// where each position is the offset of the next record to read from that
-// source partition (positions sorted by cluster, topic, partition). A reader
-// refuses any other "v". LoadCheckpoint reads the flow's partition backwards
-// from its end in growing windows (DefaultCheckpointWindow records, then
+// therefore never change (a Sink reads it once). Its value is the
+// checkpoint value of package mirror (mirror.EncodeCheckpoint, JSON,
+// version 1; see the mirror package doc). LoadCheckpoint reads the flow's
+// partition backwards from its end in growing windows (DefaultCheckpointWindow records, then
 // twice as many before that, and so on) and returns the latest record with
 // the flow's key, so it rarely reads the whole partition.
 //

@@ -265,7 +265,7 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 	if b.Checkpoint == nil {
 		return nil
 	}
-	val, err := encodeCheckpoint(b.Checkpoint)
+	val, err := mirror.EncodeCheckpoint(b.Checkpoint)
 	if err != nil {
 		return s.c.errorf(err, "encode checkpoint of flow %s", b.Checkpoint.Flow)
 	}

@@ -92,7 +92,7 @@ func (w *txnWriter) write(ctx context.Context, b *mirror.Batch, ckPart int32) er
 		})
 	}
 	if b.Checkpoint != nil {
-		val, err := encodeCheckpoint(b.Checkpoint)
+		val, err := mirror.EncodeCheckpoint(b.Checkpoint)
 		if err != nil {
 			return w.fail(ctx, err, "encode checkpoint of flow "+b.Checkpoint.Flow)
 		}

@@ -51,10 +51,9 @@
 // Mapping.CheckpointBucket (default "tributary_checkpoints", created when
 // missing with history 1, file storage), under the flow ID ("job/target")
 // as key, written after every PubAck (or flush) of the batch. The value is
-// the JSON of the Kafka bridge's checkpoint topic, version 1:
-//
-//	{"v":1,"flow":"orders/events","time":"2026-11-21T23:51:02.123456789Z",
-//	 "positions":[{"cluster":"kafka","topic":"orders","partition":0,"offset":42}]}
+// the checkpoint value of package mirror (mirror.EncodeCheckpoint, JSON,
+// version 1; see the mirror package doc), the same the Kafka bridge keeps
+// in its checkpoint topic.
 //
 // A flow out of NATS checkpoints in its target like any other (the stream
 // sequence, or the core offset), and the durable consumer's acks only

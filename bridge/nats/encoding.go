@@ -127,20 +127,91 @@ func (c *codec) headerName(name string) string {
 
 // message builds the NATS message of a record (without Nats-Msg-Id).
 func (c *codec) message(r *mirror.OutRecord) *nats.Msg {
-	h := make(nats.Header, len(r.Headers)+3)
-	h[c.keyHeader] = []string{escape(r.Key, plainValue)}
+	var a msgArena
+	return c.messageIn(&a, r)
+}
+
+// messageIn builds the NATS message of a record (without Nats-Msg-Id),
+// taking its text and header value slices from a. The header map has room
+// for Nats-Msg-Id.
+func (c *codec) messageIn(a *msgArena, r *mirror.OutRecord) *nats.Msg {
+	h := make(nats.Header, len(r.Headers)+4)
+	h[c.keyHeader] = a.value(a.escape(r.Key, plainValue))
 	data := r.Value
 	if r.Value == nil {
-		h[HeaderTombstone] = []string{"true"}
+		h[HeaderTombstone] = a.value("true")
 	}
 	if !r.Timestamp.IsZero() {
-		h[HeaderTimestamp] = []string{strconv.FormatInt(r.Timestamp.UnixMilli(), 10)}
+		a.scratch = strconv.AppendInt(a.scratch[:0], r.Timestamp.UnixMilli(), 10)
+		h[HeaderTimestamp] = a.value(a.text(a.scratch))
 	}
 	for _, hd := range r.Headers {
 		name := c.headerName(hd.Key)
-		h[name] = append(h[name], escape(hd.Value, plainValue))
+		if vs, ok := h[name]; ok {
+			h[name] = append(vs, a.escape(hd.Value, plainValue))
+		} else {
+			h[name] = a.value(a.escape(hd.Value, plainValue))
+		}
 	}
 	return &nats.Msg{Subject: c.subject.expand(r), Header: h, Data: data}
+}
+
+// msgArena holds the text and the header value slices of a batch of
+// messages, so that encoding a message takes a few allocations per batch
+// instead of several per header. Strings it returned stay valid and
+// unchanged for as long as they are referenced: the arena only appends.
+// The zero value is ready to use.
+type msgArena struct {
+	buf     strings.Builder
+	values  []string // backing of one-element header value slices
+	scratch []byte
+}
+
+// grow makes room for n more messages of about size bytes of text each.
+func (a *msgArena) grow(n, size int) {
+	a.buf.Grow(n * size)
+	if cap(a.values)-len(a.values) < 4*n {
+		a.values = make([]string, 0, 4*n)
+	}
+}
+
+// text returns b as a string kept in the arena.
+func (a *msgArena) text(b []byte) string {
+	start := a.buf.Len()
+	a.buf.Write(b)
+	return a.buf.String()[start:]
+}
+
+// value returns a one-element header value slice holding v; appending to
+// it copies.
+func (a *msgArena) value(v string) []string {
+	if len(a.values) == cap(a.values) {
+		a.values = make([]string, 0, 64)
+	}
+	a.values = append(a.values, v)
+	n := len(a.values)
+	return a.values[n-1 : n : n]
+}
+
+// escape is escape kept in the arena.
+func (a *msgArena) escape(b []byte, plain func([]byte) bool) string {
+	switch {
+	case b == nil:
+		return markerNull
+	case len(b) == 0:
+		return markerEmpty
+	case b[0] != '~' && plain(b):
+		return a.text(b)
+	}
+	a.scratch = append(a.scratch[:0], markerBase64...)
+	a.scratch = b64.AppendEncode(a.scratch, b)
+	return a.text(a.scratch)
+}
+
+// msgID is a record's Nats-Msg-Id (see msgID) kept in the arena.
+func (a *msgArena) msgID(r *mirror.OutRecord) string {
+	a.scratch = appendMsgID(a.scratch[:0], r)
+	return a.text(a.scratch)
 }
 
 // record builds the record of a NATS message. A message without the key
@@ -188,12 +259,26 @@ func (c *codec) record(subject string, h nats.Header, data []byte, ts time.Time)
 // msgID is a record's Nats-Msg-Id: where its provenance says it was read
 // (source cluster, topic, partition, offset), so a replay of the same
 // source record carries the same ID.
-func msgID(r *mirror.OutRecord) string {
+func msgID(r *mirror.OutRecord) string { return string(appendMsgID(nil, r)) }
+
+// appendMsgID appends a record's Nats-Msg-Id to dst.
+func appendMsgID(dst []byte, r *mirror.OutRecord) []byte {
+	var cluster, topic string
+	var partition int32
+	var offset int64
 	if p := mirror.ProvenanceOf(r.Headers); p != nil {
-		return p.Source() + ":" + p.Topic + ":" + strconv.Itoa(int(p.Partition)) + ":" + strconv.FormatInt(p.Offset, 10)
+		cluster, topic, partition, offset = p.Source(), p.Topic, p.Partition, p.Offset
+	} else {
+		s := r.Source
+		cluster, topic, partition, offset = s.Cluster, s.Topic, s.Partition, s.Offset
 	}
-	s := r.Source
-	return s.Cluster + ":" + s.Topic + ":" + strconv.Itoa(int(s.Partition)) + ":" + strconv.FormatInt(s.Offset, 10)
+	dst = append(dst, cluster...)
+	dst = append(dst, ':')
+	dst = append(dst, topic...)
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = append(dst, ':')
+	return strconv.AppendInt(dst, offset, 10)
 }
 
 // msgSize approximates a message's size on the wire for the max_payload

@@ -2,13 +2,10 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -174,8 +171,14 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 	return s.saveCheckpoint(ctx, b.Checkpoint)
 }
 
-func (s *Sink) encode(r *mirror.OutRecord) (*nats.Msg, error) {
-	msg := s.codec.message(r)
+// textPerMessage estimates the header text of one message, to size the
+// arena of a batch.
+const textPerMessage = 128
+
+// encode builds the message of r with its text in a and checks it against
+// the server's max_payload.
+func (s *Sink) encode(a *msgArena, r *mirror.OutRecord) (*nats.Msg, error) {
+	msg := s.codec.messageIn(a, r)
 	if n := msgSize(msg); int64(n) > s.nc.MaxPayload() {
 		return nil, fmt.Errorf("cluster %s: %w: record from %s offset %d is %d bytes as a NATS message; the server takes at most %d (max_payload)",
 			s.cfg.Name, mirror.ErrRecordTooLarge, r.Source.SourcePartition, r.Source.Offset, n, s.nc.MaxPayload())
@@ -186,12 +189,14 @@ func (s *Sink) encode(r *mirror.OutRecord) (*nats.Msg, error) {
 // writeStream publishes asynchronously and waits for every PubAck.
 func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	var a msgArena
+	a.grow(len(recs), textPerMessage)
 	for i := range recs {
-		msg, err := s.encode(&recs[i])
+		msg, err := s.encode(&a, &recs[i])
 		if err != nil {
 			return err
 		}
-		msg.Header[HeaderMsgID] = []string{msgID(&recs[i])}
+		msg.Header[HeaderMsgID] = a.value(a.msgID(&recs[i]))
 		f, err := s.js.PublishMsgAsync(msg, jetstream.WithStallWait(DefaultPublishTimeout))
 		if err != nil {
 			return fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, msg.Subject, err)
@@ -233,8 +238,10 @@ func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
 // writeCore publishes and flushes: the server has then received every
 // message, which is all core NATS can say.
 func (s *Sink) writeCore(ctx context.Context, recs []mirror.OutRecord) error {
+	var a msgArena
+	a.grow(len(recs), textPerMessage)
 	for i := range recs {
-		msg, err := s.encode(&recs[i])
+		msg, err := s.encode(&a, &recs[i])
 		if err != nil {
 			return err
 		}
@@ -254,42 +261,12 @@ func (s *Sink) writeCore(ctx context.Context, recs []mirror.OutRecord) error {
 	return nil
 }
 
-// checkpointJSON is the value of a checkpoint in the bucket, version 1 —
-// the same JSON the Kafka bridge keeps in its checkpoint topic.
-type checkpointJSON struct {
-	V         int                `json:"v"`
-	Flow      string             `json:"flow"`
-	Time      time.Time          `json:"time"`
-	Positions []checkpointOffset `json:"positions"`
-}
-
-type checkpointOffset struct {
-	Cluster   string `json:"cluster"`
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-}
-
 // checkpointKey is a flow's key in the bucket: its ID ("job/target"),
 // which key-value keys allow.
 func checkpointKey(flow string) string { return flow }
 
 func (s *Sink) saveCheckpoint(ctx context.Context, cp *mirror.Checkpoint) error {
-	v := checkpointJSON{V: 1, Flow: cp.Flow, Time: cp.Time.UTC()}
-	for sp, off := range cp.Positions {
-		v.Positions = append(v.Positions, checkpointOffset{Cluster: sp.Cluster, Topic: sp.Topic, Partition: sp.Partition, Offset: off})
-	}
-	sort.Slice(v.Positions, func(i, j int) bool {
-		a, b := v.Positions[i], v.Positions[j]
-		if a.Cluster != b.Cluster {
-			return a.Cluster < b.Cluster
-		}
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.Partition < b.Partition
-	})
-	data, err := json.Marshal(v)
+	data, err := mirror.EncodeCheckpoint(cp)
 	if err != nil {
 		return fmt.Errorf("cluster %s: encode checkpoint of %s: %w", s.cfg.Name, cp.Flow, err)
 	}
@@ -311,16 +288,9 @@ func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpo
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: read checkpoint of %s from bucket %s: %w", s.cfg.Name, flow, s.m.CheckpointBucket, err)
 	}
-	var v checkpointJSON
-	if err := json.Unmarshal(e.Value(), &v); err != nil {
+	cp, err := mirror.DecodeCheckpoint(e.Value())
+	if err != nil {
 		return nil, fmt.Errorf("cluster %s: checkpoint of %s: %w", s.cfg.Name, flow, err)
-	}
-	if v.V != 1 {
-		return nil, fmt.Errorf("cluster %s: checkpoint of %s has unknown version %d", s.cfg.Name, flow, v.V)
-	}
-	cp := &mirror.Checkpoint{Flow: v.Flow, Time: v.Time, Positions: make(map[mirror.SourcePartition]int64, len(v.Positions))}
-	for _, p := range v.Positions {
-		cp.Positions[mirror.SourcePartition{Cluster: p.Cluster, Topic: p.Topic, Partition: p.Partition}] = p.Offset
 	}
 	return cp, nil
 }

@@ -38,43 +38,19 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 	}
 
 	// Per-partition checks that need no group state, before any lock.
-	type pending struct {
-		tp   topicPartition
-		o    committedOffset
-		code *int16
-	}
-	var commits []pending
+	var commits []pendingOffset
 	now := c.cfg.Now().UnixMilli()
 	for i, t := range r.Topics {
 		for j, p := range t.Partitions {
-			code := &resp.Topics[i].Partitions[j].ErrorCode
-			metadata := ""
-			if p.Metadata != nil {
-				metadata = *p.Metadata
+			epoch := p.LeaderEpoch
+			if r.Version < 6 {
+				epoch = -1
 			}
-			switch {
-			case len(metadata) > c.cfg.MaxMetadataBytes:
-				*code = kerr.OffsetMetadataTooLarge.Code
-			case c.cfg.TopicPartitionExists != nil && !c.cfg.TopicPartitionExists(t.Topic, p.Partition):
-				*code = kerr.UnknownTopicOrPartition.Code
-			default:
-				epoch := p.LeaderEpoch
-				if r.Version < 6 {
-					epoch = -1
-				}
-				commits = append(commits, pending{
-					tp:   topicPartition{t.Topic, p.Partition},
-					o:    committedOffset{offset: p.Offset, leaderEpoch: epoch, metadata: metadata, timestamp: now},
-					code: code,
-				})
+			if po, ok := c.checkOffset(t.Topic, p.Partition, p.Offset, epoch, p.Metadata, now,
+				&resp.Topics[i].Partitions[j].ErrorCode); ok {
+				commits = append(commits, po)
 			}
 		}
-	}
-	failCommits := func(code errCode) *kmsg.OffsetCommitResponse {
-		for _, pc := range commits {
-			*pc.code = code
-		}
-		return resp
 	}
 
 	instanceID := r.InstanceID
@@ -104,25 +80,13 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 	}
 	g.mu.Unlock()
 
-	recs := make([]Record, len(commits))
-	for i, pc := range commits {
-		recs[i] = offsetRecord(g.id, pc.tp, pc.o)
-	}
-	if err := c.append(ctx, g.id, recs); err != nil {
+	err := c.journalOffsets(ctx, g, commits, func(ctx context.Context, recs []Record) error {
+		return c.append(ctx, g.id, recs)
+	}, func(po pendingOffset) { g.offsets[po.tp] = po.o })
+	if err != nil {
 		c.log.Warn("offset commit failed", "group", g.id, "partitions", len(commits), "err", err)
-		g.mu.Lock()
-		g.dropIfNeverUsed()
-		g.mu.Unlock()
-		return failCommits(journalErrCode(err))
+		failOffsets(commits, journalErrCode(err))
 	}
-
-	// g.writeMu is still held, so no other write of this group came in
-	// between: memory follows the log order.
-	g.mu.Lock()
-	for _, pc := range commits {
-		g.offsets[pc.tp] = pc.o
-	}
-	g.mu.Unlock()
 	return resp
 }
 

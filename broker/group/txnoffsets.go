@@ -28,12 +28,6 @@ type TxnJournal interface {
 // group, created if needed.
 func (c *Coordinator) TxnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	type pendingCommit struct {
-		tp   topicPartition
-		o    committedOffset
-		code *int16
-	}
-	var commits []pendingCommit
 	for _, t := range r.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
@@ -44,36 +38,22 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetComm
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	var commits []pendingOffset
 	now := c.cfg.Now().UnixMilli()
 	for i, t := range r.Topics {
 		for j, p := range t.Partitions {
-			code := &resp.Topics[i].Partitions[j].ErrorCode
-			metadata := ""
-			if p.Metadata != nil {
-				metadata = *p.Metadata
+			epoch := p.LeaderEpoch
+			if r.Version < 2 {
+				epoch = -1
 			}
-			switch {
-			case len(metadata) > c.cfg.MaxMetadataBytes:
-				*code = kerr.OffsetMetadataTooLarge.Code
-			case c.cfg.TopicPartitionExists != nil && !c.cfg.TopicPartitionExists(t.Topic, p.Partition):
-				*code = kerr.UnknownTopicOrPartition.Code
-			default:
-				epoch := p.LeaderEpoch
-				if r.Version < 2 {
-					epoch = -1
-				}
-				commits = append(commits, pendingCommit{
-					tp:   topicPartition{t.Topic, p.Partition},
-					o:    committedOffset{offset: p.Offset, leaderEpoch: epoch, metadata: metadata, timestamp: now},
-					code: code,
-				})
+			if po, ok := c.checkOffset(t.Topic, p.Partition, p.Offset, epoch, p.Metadata, now,
+				&resp.Topics[i].Partitions[j].ErrorCode); ok {
+				commits = append(commits, po)
 			}
 		}
 	}
 	fail := func(code errCode) *kmsg.TxnOffsetCommitResponse {
-		for _, pc := range commits {
-			*pc.code = code
-		}
+		failOffsets(commits, code)
 		return resp
 	}
 	tj, ok := c.journal.(TxnJournal)
@@ -101,23 +81,14 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetComm
 	}
 	g.mu.Unlock()
 
-	recs := make([]Record, len(commits))
-	for i, pc := range commits {
-		recs[i] = offsetRecord(g.id, pc.tp, pc.o)
-	}
 	p := c.Partition(g.id)
-	if err := tj.AppendTxn(ctx, p, r.ProducerID, r.ProducerEpoch, recs); err != nil {
+	err := c.journalOffsets(ctx, g, commits, func(ctx context.Context, recs []Record) error {
+		return tj.AppendTxn(ctx, p, r.ProducerID, r.ProducerEpoch, recs)
+	}, func(po pendingOffset) { g.addTxnOffset(r.ProducerID, po.tp, po.o) })
+	if err != nil {
 		c.log.Warn("transactional offset commit failed", "group", g.id, "producer_id", r.ProducerID, "err", err)
-		g.mu.Lock()
-		g.dropIfNeverUsed()
-		g.mu.Unlock()
 		return fail(journalErrCode(err))
 	}
-	g.mu.Lock()
-	for _, pc := range commits {
-		g.addTxnOffset(r.ProducerID, pc.tp, pc.o)
-	}
-	g.mu.Unlock()
 	return resp
 }
 

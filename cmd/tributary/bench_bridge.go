@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,6 +39,7 @@ func benchBridgeCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.Int64Flag{Name: "records", Value: defaultBridgeRecords, Usage: "records published by each phase"},
 			&cli.IntFlag{Name: "record-size", Value: benchmark.DefaultRecordSize, Usage: "record value size in bytes"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the bridge phase to `FILE`"},
 		},
 		Action: benchBridge,
 	}
@@ -77,7 +80,16 @@ func benchBridge(c *cli.Context) error {
 		Acks: benchmark.AcksAll, Progress: progressOutput(c.App.ErrWriter), Logger: logger}); err != nil {
 		return fmt.Errorf("pre-load orders: %w", err)
 	}
-	elapsed, err := runBridge(ctx, brokers, ns.URL(), n, logger)
+	var profile io.Writer
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		profile = f
+	}
+	elapsed, err := runBridge(ctx, brokers, ns.URL(), n, profile, logger)
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
@@ -97,7 +109,8 @@ func benchBridge(c *cli.Context) error {
 
 // runBridge runs an exactly-once Kafka → JetStream job over topic orders
 // until the target acknowledged n records, and returns how long it took.
-func runBridge(ctx context.Context, brokers []string, natsURL string, n int64, logger *slog.Logger) (time.Duration, error) {
+// With a non-nil profile it writes a CPU profile of that time to it.
+func runBridge(ctx context.Context, brokers []string, natsURL string, n int64, profile io.Writer, logger *slog.Logger) (time.Duration, error) {
 	const job = "bench-bridge"
 	ep := &runner.Endpoints{
 		Clusters: map[string]config.Cluster{
@@ -115,6 +128,13 @@ func runBridge(ctx context.Context, brokers []string, natsURL string, n int64, l
 	j := mirror.NewJob(spec, ep, mirror.Options{Logger: logger})
 	jctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			cancel()
+			return 0, fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	go func() { done <- j.Run(jctx) }()
 	defer func() { cancel(); <-done }()

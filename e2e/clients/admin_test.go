@@ -64,7 +64,7 @@ func TestAdminTopicConfigs(t *testing.T) {
 	b := cluster.StartBroker(t)
 	adm := newAdmin(t, b.Addr)
 	const topic = "configured"
-	createTopic(t, b.Addr, topic, 2, map[string]*string{
+	cluster.CreateTopic(t, b.Addr, topic, 2, map[string]*string{
 		"retention.ms":      strp("3600000"),
 		"max.message.bytes": strp("2000000"),
 	})
@@ -155,7 +155,7 @@ func TestAdminPartitionsAndDeletion(t *testing.T) {
 	b := cluster.StartBroker(t, "--auto-create-topics=false")
 	adm := newAdmin(t, b.Addr)
 	const topic = "growing"
-	createTopic(t, b.Addr, topic, 1, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 1, nil)
 	before := makeRecords(100, genOptions{})
 	produceKgo(t, b.Addr, topic, before)
 
@@ -182,7 +182,7 @@ func TestAdminPartitionsAndDeletion(t *testing.T) {
 	if got := len(md.Topics[topic].Partitions); got != 3 {
 		t.Fatalf("%s has %d partitions after adding 2 to 1, want 3", topic, got)
 	}
-	cl := newKgo(t, b.Addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := cluster.Client(t, b.Addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var krs []*kgo.Record
 	for p := int32(1); p < 3; p++ {
 		for i := 0; i < 10; i++ {
@@ -213,7 +213,7 @@ func TestAdminPartitionsAndDeletion(t *testing.T) {
 	}
 
 	b.Restart()
-	createTopic(t, b.Addr, topic, 1, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 1, nil)
 	requireOffsets(t, "end offsets of the topic created again", endOffsets(t, b.Addr, topic), map[int32]int64{0: 0})
 }
 
@@ -223,9 +223,9 @@ func TestAdminListOffsets(t *testing.T) {
 	b := cluster.StartBroker(t)
 	adm := newAdmin(t, b.Addr)
 	const topic = "timed"
-	createTopic(t, b.Addr, topic, 1, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 1, nil)
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	cl := newKgo(t, b.Addr)
+	cl := cluster.Client(t, b.Addr)
 	for batch := 0; batch < 2; batch++ { // two produce requests: two batches of 10
 		var krs []*kgo.Record
 		for i := batch * 10; i < batch*10+10; i++ {
@@ -295,7 +295,7 @@ func TestAdminGroups(t *testing.T) {
 	b := cluster.StartBroker(t)
 	adm := newAdmin(t, b.Addr)
 	const topic, group, n = "grouped", "admin-group", 50
-	createTopic(t, b.Addr, topic, 2, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 2, nil)
 	produceKgo(t, b.Addr, topic, makeRecords(n, genOptions{}))
 
 	cl := groupKgo(t, b.Addr, group, topic)

@@ -13,7 +13,7 @@ import (
 // earliest offset when the group has no commit and commits only when told.
 func groupKgo(t testing.TB, addr, group, topic string) *kgo.Client {
 	t.Helper()
-	return newKgo(t, addr,
+	return cluster.Client(t, addr,
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -28,7 +28,7 @@ func groupKgo(t testing.TB, addr, group, topic string) *kgo.Client {
 func TestFranzGo(t *testing.T) {
 	b := cluster.StartBroker(t)
 	const topic, group, n = "franzgo", "franzgo-group", 5000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 7})
 	produceKgo(t, b.Addr, topic, want)
 
@@ -59,7 +59,7 @@ func TestGroupResumesAfterRestart(t *testing.T) {
 func testGroupResumes(t *testing.T, restart func(*cluster.Broker)) {
 	b := cluster.StartBroker(t)
 	const topic, group, n, first = "resume", "resume-group", 3000, 1000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 5})
 	produceKgo(t, b.Addr, topic, want)
 

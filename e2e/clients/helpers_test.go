@@ -265,34 +265,10 @@ func ctxFor(t testing.TB) context.Context {
 
 // --- franz-go ---------------------------------------------------------------
 
-// newKgo returns a franz-go client of addr, closed at cleanup.
-func newKgo(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 // newAdmin returns a kadm client of addr, closed at cleanup.
 func newAdmin(t testing.TB, addr string) *kadm.Client {
 	t.Helper()
-	return kadm.NewClient(newKgo(t, addr))
-}
-
-// createTopic creates topic with the given partitions and configs, failing
-// the test on any error.
-func createTopic(t testing.TB, addr, topic string, partitions int32, configs map[string]*string) {
-	t.Helper()
-	resp, err := newAdmin(t, addr).CreateTopic(ctxFor(t), partitions, 1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
+	return kadm.NewClient(cluster.Client(t, addr))
 }
 
 func toKgo(topic string, r record) *kgo.Record {
@@ -315,7 +291,7 @@ func fromKgo(kr *kgo.Record) record {
 // acks=all) producer and fails the test on any error.
 func produceKgo(t testing.TB, addr, topic string, recs []record) {
 	t.Helper()
-	cl := newKgo(t, addr)
+	cl := cluster.Client(t, addr)
 	krs := make([]*kgo.Record, len(recs))
 	for i, r := range recs {
 		krs[i] = toKgo(topic, r)
@@ -329,7 +305,7 @@ func produceKgo(t testing.TB, addr, topic string, recs []record) {
 // group, until n records arrived; it fails the test at opTimeout.
 func consumeKgo(t testing.TB, addr, topic string, n int) []record {
 	t.Helper()
-	cl := newKgo(t, addr, kgo.ConsumeTopics(topic),
+	cl := cluster.Client(t, addr, kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	defer cl.Close()

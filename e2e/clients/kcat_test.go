@@ -109,8 +109,8 @@ func consumeKcat(t testing.TB, addr, topic string) []record {
 // topic with its partitions.
 func TestKcatList(t *testing.T) {
 	b := cluster.StartBroker(t)
-	createTopic(t, b.Addr, "listed-a", 3, nil)
-	createTopic(t, b.Addr, "listed-b", 1, nil)
+	cluster.CreateTopic(t, b.Addr, "listed-a", 3, nil)
+	cluster.CreateTopic(t, b.Addr, "listed-b", 1, nil)
 
 	text := string(runCmd(t, nil, kcat(t), "-b", b.Addr, "-L"))
 	for _, want := range []string{
@@ -192,7 +192,7 @@ func TestKcat100kAcrossRestart(t *testing.T) {
 func TestKcatGroup(t *testing.T) {
 	b := cluster.StartBroker(t)
 	const topic, group, n = "kcat-group", "kcat-group", 5000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 6})
 	produceKgo(t, b.Addr, topic, want)
 

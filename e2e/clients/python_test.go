@@ -42,7 +42,7 @@ func TestKafkaPython(t *testing.T) {
 		t.Run("api_version="+version, func(t *testing.T) {
 			b := cluster.StartBroker(t)
 			const topic, group, n = "kafka-python", "kafka-python-group", 2000
-			createTopic(t, b.Addr, topic, 3, nil)
+			cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 			want := makeRecords(n, genOptions{nullKeyEvery: 8})
 
 			res := runPython(t, "kafka_python.py", "produce", b.Addr, topic, writeRecordsFile(t, want), version)
@@ -66,7 +66,7 @@ func TestConfluentKafka(t *testing.T) {
 	cluster.RequirePythonModule(t, "confluent_kafka", "python3-confluent-kafka")
 	b := cluster.StartBroker(t)
 	const topic, group, n = "confluent", "confluent-group", 5000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 11})
 
 	res := runPython(t, "confluent.py", "produce", b.Addr, topic, writeRecordsFile(t, want))

@@ -96,7 +96,7 @@ func committedSarama(t testing.TB, addr, group, topic string, partitions int32) 
 func TestSaramaSyncProducerAndGroup(t *testing.T) {
 	b := cluster.StartBroker(t)
 	const topic, group, n = "sarama-sync", "sarama-group", 3000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 9})
 
 	producer, err := sarama.NewSyncProducer([]string{b.Addr}, saramaConfig(sarama.V2_8_0_0))
@@ -140,7 +140,7 @@ func TestSaramaSyncProducerAndGroup(t *testing.T) {
 func TestSaramaIdempotentAsyncProducer(t *testing.T) {
 	b := cluster.StartBroker(t)
 	const topic, n = "sarama-async", 4000
-	createTopic(t, b.Addr, topic, 3, nil)
+	cluster.CreateTopic(t, b.Addr, topic, 3, nil)
 	want := makeRecords(n, genOptions{nullKeyEvery: 4})
 
 	cfg := saramaConfig(sarama.V0_11_0_0)

@@ -31,16 +31,6 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-func dial(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 // produced is what the test knows about the partition: the offset and
 // value of every record it produced, by key.
 type produced struct {
@@ -84,7 +74,7 @@ func (p *produced) fill(t *testing.T, cl *kgo.Client, prefix string, n int) {
 // watermark.
 func consumeAll(t *testing.T, addr string) []*kgo.Record {
 	t.Helper()
-	adm := kadm.NewClient(dial(t, addr))
+	adm := kadm.NewClient(cluster.Client(t, addr))
 	ends, err := adm.ListEndOffsets(ctxFor(t), topic)
 	if err != nil {
 		t.Fatalf("list end offsets: %v", err)
@@ -144,7 +134,7 @@ func (p *produced) check(t *testing.T, recs []*kgo.Record) map[string][]int64 {
 
 func TestCompactedTopic(t *testing.T) {
 	b := cluster.StartBroker(t, "--log-cleaner-interval", "200ms")
-	adm := kadm.NewClient(dial(t, b.Addr))
+	adm := kadm.NewClient(cluster.Client(t, b.Addr))
 	str := func(s string) *string { return &s }
 	resp, err := adm.CreateTopic(ctxFor(t), 1, 1, map[string]*string{
 		"cleanup.policy":      str("compact"),
@@ -180,7 +170,7 @@ func TestCompactedTopic(t *testing.T) {
 	}
 
 	// A record without a key is refused.
-	plain := dial(t, b.Addr, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	plain := cluster.Client(t, b.Addr, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
 	res := plain.ProduceSync(ctxFor(t), &kgo.Record{Topic: topic, Value: []byte("no key")})
 	if err := res.FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
 		t.Fatalf("record without key: error %v, want INVALID_RECORD", err)
@@ -189,7 +179,7 @@ func TestCompactedTopic(t *testing.T) {
 	// Many versions of each key, in batches of several keys, then enough
 	// records of other keys to push them all out of the active segment.
 	p := &produced{latest: map[string]int64{}, values: map[int64]string{}, keyAt: map[int64]string{}}
-	prod := dial(t, b.Addr, kgo.ProducerLinger(0))
+	prod := cluster.Client(t, b.Addr, kgo.ProducerLinger(0))
 	for v := 0; v < versions; v++ {
 		var recs []*kgo.Record
 		for k := 0; k < keys; k++ {

@@ -17,7 +17,7 @@ import (
 // isolation level.
 func readTopic(t *testing.T, addr, name string, committed bool) []*kgo.Record {
 	t.Helper()
-	adm := kadm.NewClient(dial(t, addr))
+	adm := kadm.NewClient(cluster.Client(t, addr))
 	ends, err := adm.ListEndOffsets(ctxFor(t), name)
 	if err != nil {
 		t.Fatalf("end offsets: %v", err)
@@ -34,7 +34,7 @@ func readTopic(t *testing.T, addr, name string, committed bool) []*kgo.Record {
 	if committed {
 		iso = kgo.ReadCommitted()
 	}
-	cl := dial(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{name: {0: kgo.NewOffset().AtStart()}}),
+	cl := cluster.Client(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{name: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(iso))
 	var out []*kgo.Record
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -70,7 +70,7 @@ func readTopic(t *testing.T, addr, name string, committed bool) []*kgo.Record {
 func TestReadCommittedAcrossCleaning(t *testing.T) {
 	b := cluster.StartBroker(t, "--log-cleaner-interval", "200ms")
 	const name = "txn-compacted"
-	adm := kadm.NewClient(dial(t, b.Addr))
+	adm := kadm.NewClient(cluster.Client(t, b.Addr))
 	str := func(s string) *string { return &s }
 	resp, err := adm.CreateTopic(ctxFor(t), 1, 1, map[string]*string{
 		"cleanup.policy": str("compact"), "segment.bytes": str("1024"),
@@ -81,7 +81,7 @@ func TestReadCommittedAcrossCleaning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	txn := dial(t, b.Addr, kgo.TransactionalID("compaction-test"), kgo.ProducerLinger(0))
+	txn := cluster.Client(t, b.Addr, kgo.TransactionalID("compaction-test"), kgo.ProducerLinger(0))
 	write := func(value string, commit bool) {
 		t.Helper()
 		if err := txn.BeginTransaction(); err != nil {
@@ -102,7 +102,7 @@ func TestReadCommittedAcrossCleaning(t *testing.T) {
 	write("committed-2", true)
 	write("aborted-again", false)
 	// Roll the transactions out of the active segment with plain records.
-	plain := dial(t, b.Addr, kgo.ProducerLinger(0))
+	plain := cluster.Client(t, b.Addr, kgo.ProducerLinger(0))
 	for i := 0; i < 60; i++ {
 		if err := plain.ProduceSync(ctxFor(t), &kgo.Record{Topic: name, Key: []byte(fmt.Sprintf("filler-%d", i)), Value: []byte(strings.Repeat("x", 100))}).FirstErr(); err != nil {
 			t.Fatal(err)

@@ -33,8 +33,8 @@ func TestBadInputClosesOnlyItsConnection(t *testing.T) {
 	b := cluster.StartBroker(t,
 		"--max-request-bytes", fmt.Sprint(badInputMaxRequestBytes),
 		"--max-message-bytes", fmt.Sprint(badInputMaxMessageBytes))
-	createTopic(t, b.Addr, "traffic", 1, nil)
-	createTopic(t, b.Addr, "raw", 1, nil)
+	cluster.CreateTopic(t, b.Addr, "traffic", 1, nil)
+	cluster.CreateTopic(t, b.Addr, "raw", 1, nil)
 
 	tr := startTraffic(t, b.Addr, "traffic")
 	cluster.Eventually(t, 30*time.Second, "the background consumer to get records", func() bool { return tr.consumedCount() > 100 })
@@ -207,8 +207,8 @@ func (tr *traffic) consumedCount() int {
 // and a consumer that reads them and checks that they come in order.
 func startTraffic(t *testing.T, addr, topic string) *traffic {
 	t.Helper()
-	prod := newClient(t, addr, kgo.DefaultProduceTopic(topic))
-	cons := newClient(t, addr,
+	prod := cluster.Client(t, addr, kgo.DefaultProduceTopic(topic))
+	cons := cluster.Client(t, addr,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(500*time.Millisecond))
 	tr := &traffic{producerDone: make(chan struct{}), consumerDone: make(chan struct{})}

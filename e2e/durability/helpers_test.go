@@ -22,8 +22,9 @@ import (
 	"github.com/tributary/tributary/e2e/cluster"
 )
 
-// requestTimeout bounds every single request or admin call a test makes.
-const requestTimeout = 30 * time.Second
+// requestTimeout bounds every single request or admin call a test makes:
+// the harness's, as for its own helpers.
+const requestTimeout = cluster.RequestTimeout
 
 // Broker log messages the tests look for (broker/storage/recovery.go).
 const (
@@ -32,46 +33,10 @@ const (
 	logMarkerMismatch = "clean shutdown marker does not match"
 )
 
-// newClient returns a franz-go client of addr, closed at cleanup.
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl := dial(t, addr, opts...)
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-// dial returns a franz-go client of addr that the caller closes.
-func dial(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatalf("new client of %s: %v", addr, err)
-	}
-	return cl
-}
-
-// createTopic creates a topic with the given partitions and config
-// overrides and fails the test if the broker refuses it.
-func createTopic(t *testing.T, addr, topic string, partitions int32, configs map[string]*string) {
-	t.Helper()
-	cl := dial(t, addr)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-}
-
 // offsets returns the log start and end offsets of partition 0 of topic.
 func offsets(t *testing.T, addr, topic string) (start, end int64) {
 	t.Helper()
-	cl := dial(t, addr)
+	cl := cluster.Dial(t, addr)
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
@@ -107,7 +72,7 @@ func readAll(t *testing.T, addr, topic string) []*kgo.Record {
 	if end <= start {
 		return nil
 	}
-	cl := dial(t, addr,
+	cl := cluster.Dial(t, addr,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)

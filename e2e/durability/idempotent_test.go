@@ -25,8 +25,8 @@ func TestIdempotentRetryAcrossRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := cluster.StartBroker(t)
 			const topic = "idem"
-			createTopic(t, b.Addr, topic, 1, nil)
-			cl := newClient(t, b.Addr)
+			cluster.CreateTopic(t, b.Addr, topic, 1, nil)
+			cl := cluster.Client(t, b.Addr)
 
 			// Plain records first, so that the idempotent batch's base
 			// offset is not 0.
@@ -47,7 +47,7 @@ func TestIdempotentRetryAcrossRestart(t *testing.T) {
 			}
 
 			tc.restart(b)
-			cl = newClient(t, b.Addr)
+			cl = cluster.Client(t, b.Addr)
 
 			sp = produceBatch(t, cl, topic, batch)
 			if sp.ErrorCode != 0 {

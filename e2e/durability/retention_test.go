@@ -26,13 +26,13 @@ func TestSizeRetention(t *testing.T) {
 		perBatch       = 5
 	)
 	b := cluster.StartBroker(t, "--retention-check-interval", "200ms")
-	createTopic(t, b.Addr, topic, 1, map[string]*string{
+	cluster.CreateTopic(t, b.Addr, topic, 1, map[string]*string{
 		"segment.bytes":   ptr(fmt.Sprint(segmentBytes)),
 		"retention.bytes": ptr(fmt.Sprint(retentionBytes)),
 	})
 
 	value := func(i int) string { return fmt.Sprintf("ret-%05d-%s", i, strings.Repeat("r", 1000)) }
-	cl := newClient(t, b.Addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0),
+	cl := cluster.Client(t, b.Addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression())) // sizes on disk are what the test reasons about
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -23,7 +23,7 @@ func TestSIGKILLKeepsAcknowledgedRecords(t *testing.T) {
 		t.Run(fsync, func(t *testing.T) {
 			b := cluster.StartBroker(t, "--fsync", fsync)
 			const topic = "crash"
-			createTopic(t, b.Addr, topic, 1, nil)
+			cluster.CreateTopic(t, b.Addr, topic, 1, nil)
 
 			acks := produceUntilKilled(t, b, topic, 3000)
 			b.KillAndRestart()
@@ -49,7 +49,7 @@ func TestSIGKILLKeepsAcknowledgedRecords(t *testing.T) {
 				fsync, len(acks.acked), acks.unacked, len(recs))
 
 			// The log takes appends after its recovered end.
-			cl := newClient(t, b.Addr, kgo.DefaultProduceTopic(topic))
+			cl := cluster.Client(t, b.Addr, kgo.DefaultProduceTopic(topic))
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			defer cancel()
 			res := cl.ProduceSync(ctx, kgo.StringRecord("after-restart"))
@@ -76,7 +76,7 @@ type killAcks struct {
 // test unless some records were in flight, unacknowledged, at the kill.
 func produceUntilKilled(t *testing.T, b *cluster.Broker, topic string, minAcked int) killAcks {
 	t.Helper()
-	cl := dial(t, b.Addr,
+	cl := cluster.Dial(t, b.Addr,
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MaxBufferedRecords(2000),

@@ -64,8 +64,8 @@ func TestTornTailIsTruncated(t *testing.T) {
 			t.Run(d.name+" after "+s.name, func(t *testing.T) {
 				b := cluster.StartBroker(t)
 				const topic = "torn"
-				createTopic(t, b.Addr, topic, 1, nil)
-				cl := dial(t, b.Addr)
+				cluster.CreateTopic(t, b.Addr, topic, 1, nil)
+				cl := cluster.Dial(t, b.Addr)
 				var all []string
 				var last []byte
 				for i := 0; i < batches; i++ {
@@ -93,7 +93,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 				requireContiguous(t, recs, 0, end)
 				requireValues(t, recs, all[:end])
 
-				cl = newClient(t, b.Addr)
+				cl = cluster.Client(t, b.Addr)
 				more := seqValues("after", 0, perBatch)
 				if sp := produceBatch(t, cl, topic, storage.EncodeBatch(valueRecords(more...), -1, -1, -1)); sp.ErrorCode != 0 || sp.BaseOffset != end {
 					t.Fatalf("batch after recovery: error %v, base offset %d; want no error at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset, end)

@@ -21,7 +21,7 @@ func TestConsulOwnerKilled(t *testing.T) {
 	const partitions, keys, perSecond = 3, 30, 3000
 	c := cluster.StartConsul(t, cluster.ConsulOptions{})
 	east, central := cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "orders", partitions)
+	cluster.CreateTopic(t, east.Addr, "orders", partitions, nil)
 	c.Do("PUT", "/v1/kv/"+topology.KVJobs+"owned", []byte(fmt.Sprintf(`clusters:
   east: {bootstrap: [%q]}
   central: {bootstrap: [%q]}
@@ -62,14 +62,14 @@ jobs:
 		return err == nil && ok && f.State == "running" && f.Records > 0
 	})
 	t.Logf("taken over and mirroring after %v", time.Since(at).Round(100*time.Millisecond))
-	mid := waitEndAtLeast(t, central.Addr, "orders", 0, requestTimeout)
+	mid := waitEndAtLeast(t, central.Addr, "orders", 0, cluster.RequestTimeout)
 	waitEndAtLeast(t, central.Addr, "orders", mid+3000, mirrorTimeout)
 	p.Stop()
 	want := map[string]map[string]int{"east": p.Produced(t)}
 	waitLagZero(t, heir, "owned", "central", partitions)
-	got := readTopic(t, central.Addr, "orders", true)
+	got := cluster.ReadTopic(t, central.Addr, "orders", true)
 	checkExactlyOnce(t, got.Records, want)
-	all := readTopic(t, central.Addr, "orders", false)
+	all := cluster.ReadTopic(t, central.Addr, "orders", false)
 	t.Logf("central, read_committed: %d records; read_uncommitted: %d records, %d abort markers", len(got.Records), len(all.Records), all.Aborts)
 	heir.Terminate(60 * time.Second)
 }

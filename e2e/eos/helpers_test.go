@@ -2,9 +2,7 @@ package eos
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,52 +16,10 @@ import (
 	"github.com/tributary/tributary/e2e/cluster"
 )
 
-// Deadlines. They are generous: the machine has two cores shared with
-// other test runs, and speed is never what these tests assert.
-const (
-	requestTimeout = 30 * time.Second
-	mirrorTimeout  = 2 * time.Minute // for a flow to deliver what the test produced
-)
-
-// dial returns a franz-go client of addr that the caller closes.
-func dial(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatalf("new client of %s: %v", addr, err)
-	}
-	return cl
-}
-
-// createTopic creates topic with partitions and fails the test if the
-// cluster refuses it.
-func createTopic(t testing.TB, addr, topic string, partitions int32) {
-	t.Helper()
-	cl := dial(t, addr)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s on %s: %v", topic, addr, err)
-	}
-}
-
-// produce writes recs to topic synchronously and fails the test on any
-// error.
-func produce(t testing.TB, addr, topic string, recs []*kgo.Record) {
-	t.Helper()
-	cl := dial(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*requestTimeout)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce %d records to %s on %s: %v", len(recs), topic, addr, err)
-	}
-}
+// mirrorTimeout is how long a flow may take to deliver what a test
+// produced. It is generous: the machine has two cores shared with other
+// test runs, and speed is never what these tests assert.
+const mirrorTimeout = 2 * time.Minute
 
 // item is what the tests put in a record's value: where it was produced,
 // its key, and its sequence number within (origin, key).
@@ -123,7 +79,7 @@ func startPacer(t testing.TB, addr, topic, origin string, keys, total, perSecond
 	t.Helper()
 	const tick = 10 * time.Millisecond
 	perTick := max(1, perSecond*int(tick)/int(time.Second))
-	cl := dial(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
+	cl := cluster.Dial(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
 	p := &pacer{origin: origin, keys: keys, stop: make(chan struct{}), done: make(chan struct{}), next: map[string]int{}}
 	go func() {
 		defer close(p.done)
@@ -157,7 +113,7 @@ func startPacer(t testing.TB, addr, topic, origin string, keys, total, perSecond
 				})
 			}
 		}
-		fctx, fcancel := context.WithTimeout(context.Background(), 2*requestTimeout)
+		fctx, fcancel := context.WithTimeout(context.Background(), 2*cluster.RequestTimeout)
 		defer fcancel()
 		if err := cl.Flush(fctx); err != nil {
 			p.fail(err)
@@ -210,37 +166,6 @@ func (p *pacer) Produced(t testing.TB) map[string]int {
 	return out
 }
 
-// ends returns each partition's end of topic on addr: the high watermark,
-// or with committed the last stable offset.
-func ends(addr, topic string, committed bool) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	var listed kadm.ListedOffsets
-	if committed {
-		listed, err = adm.ListCommittedOffsets(ctx, topic)
-	} else {
-		listed, err = adm.ListEndOffsets(ctx, topic)
-	}
-	if err == nil {
-		err = listed.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s on %s: %w", topic, addr, err)
-	}
-	out := make(map[int32]int64)
-	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	if len(out) == 0 {
-		return nil, fmt.Errorf("end offsets of %s on %s: no partitions", topic, addr)
-	}
-	return out, nil
-}
-
 // waitEndAtLeast waits until the high watermarks of topic on addr add up
 // to at least want (records, aborted ones included, and markers: a measure
 // of progress, not a count) and returns the sum.
@@ -250,7 +175,7 @@ func waitEndAtLeast(t testing.TB, addr, topic string, want int64, timeout time.D
 	var lastErr error
 	cluster.Eventually(t, timeout, fmt.Sprintf("%s on %s to reach %d", topic, addr, want), func() bool {
 		var e map[int32]int64
-		if e, lastErr = ends(addr, topic, false); lastErr != nil {
+		if e, lastErr = cluster.EndOffsets(addr, topic, false); lastErr != nil {
 			return false
 		}
 		sum = 0
@@ -260,88 +185,6 @@ func waitEndAtLeast(t testing.TB, addr, topic string, want int64, timeout time.D
 		return sum >= want
 	})
 	return sum
-}
-
-// contents is what a read of a topic found.
-type contents struct {
-	// Records are the data records, ordered by partition and offset.
-	Records []*kgo.Record
-	// Aborts and Commits count the transaction markers.
-	Aborts, Commits int
-}
-
-// readTopic reads every partition of topic on addr from its start to its
-// end as of the call: read_committed up to the last stable offset, or
-// read_uncommitted up to the high watermark.
-func readTopic(t testing.TB, addr, topic string, committed bool) contents {
-	t.Helper()
-	end, err := ends(addr, topic, committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := make(map[int32]kgo.Offset)
-	for p, e := range end {
-		if e > 0 {
-			parts[p] = kgo.NewOffset().AtStart()
-		}
-	}
-	var c contents
-	if len(parts) == 0 {
-		return c
-	}
-	iso := kgo.ReadUncommitted()
-	if committed {
-		iso = kgo.ReadCommitted()
-	}
-	cl := dial(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords(), kgo.FetchMaxWait(500*time.Millisecond))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	next := make(map[int32]int64)
-	byPart := make(map[int32][]*kgo.Record)
-	done := func() bool {
-		for p := range parts {
-			if next[p] < end[p] {
-				return false
-			}
-		}
-		return true
-	}
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s on %s: positions %v of ends %v before %v", topic, addr, next, end, ctx.Err())
-		}
-		for _, fe := range fs.Errors() {
-			t.Fatalf("reading %s-%d on %s: %v", fe.Topic, fe.Partition, addr, fe.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			next[r.Partition] = r.Offset + 1
-			if r.Offset >= end[r.Partition] {
-				return
-			}
-			if r.Attrs.IsControl() {
-				// Control record key: version int16, type int16 (0 abort, 1 commit).
-				if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:]) == 0 {
-					c.Aborts++
-				} else {
-					c.Commits++
-				}
-				return
-			}
-			byPart[r.Partition] = append(byPart[r.Partition], r)
-		})
-	}
-	ps := make([]int32, 0, len(byPart))
-	for p := range byPart {
-		ps = append(ps, p)
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	for _, p := range ps {
-		c.Records = append(c.Records, byPart[p]...)
-	}
-	return c
 }
 
 // checkExactlyOnce asserts that recs (in partition and offset order) hold,
@@ -433,21 +276,6 @@ func awaitOngoing(addr, id string, within time.Duration) bool {
 // transactionalID is the transactional ID of job's flow into target (see
 // runner.TransactionalID).
 func transactionalID(job, target string) string { return "tributary-" + job + "/" + target }
-
-// clustersYAML renders the clusters section of a job file.
-func clustersYAML(addrs map[string]string) string {
-	names := make([]string, 0, len(addrs))
-	for n := range addrs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("clusters:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %s:\n    bootstrap: [%q]\n", n, addrs[n])
-	}
-	return b.String()
-}
 
 // waitLagZero waits until the worker reports job's flow into target with
 // lag 0 over parts source partitions.

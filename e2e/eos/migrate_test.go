@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/e2e/cluster"
@@ -31,22 +30,17 @@ import (
 //     no repeat.
 func TestMigrateExactlyOnce(t *testing.T) {
 	const first, second, consumedOnLegacy, keys = 3000, 1000, 999, 30
-	legacy, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.ClusterID("legacy-kafka"))
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	defer legacy.Close()
-	legacyAddr := legacy.ListenAddrs()[0]
+	legacyAddr := cluster.StartKfake(t, "legacy-kafka", 3, "orders")
 	trib := cluster.StartBroker(t)
 
 	next := map[string]int{}
-	produce(t, legacyAddr, "orders", keyed("legacy", keys, first, next))
+	cluster.Produce(t, legacyAddr, keyed("legacy", keys, first, next), kgo.DefaultProduceTopic("orders"))
 	before := consumeGroup(t, legacyAddr, "billing", consumedOnLegacy/3, kgo.NewOffset().AtStart())
 	if len(before) != consumedOnLegacy {
 		t.Fatalf("billing consumed %d records on legacy, want %d", len(before), consumedOnLegacy)
 	}
 
-	job := cluster.WriteFile(t, "migrate.yaml", clustersYAML(map[string]string{"legacy": legacyAddr, "tributary": trib.Addr})+`
+	job := cluster.WriteFile(t, "migrate.yaml", cluster.ClustersYAML(map[string]string{"legacy": legacyAddr, "tributary": trib.Addr})+`
 jobs:
   - name: migrate
     sources:
@@ -64,7 +58,7 @@ jobs:
 	open := awaitOngoing(trib.Addr, transactionalID("migrate", "tributary"), 3*time.Second)
 	m.Kill()
 	t.Logf("SIGKILLed the worker (transaction open: %v)", open)
-	produce(t, legacyAddr, "orders", keyed("legacy", keys, second, next))
+	cluster.Produce(t, legacyAddr, keyed("legacy", keys, second, next), kgo.DefaultProduceTopic("orders"))
 	m.Restart()
 	waitLagZero(t, m, "migrate", "tributary", 3)
 
@@ -76,7 +70,7 @@ jobs:
 		t.Fatalf("translate --write of group billing did not say it committed:\n%s", out)
 	}
 	t.Logf("translate:\n%s", out)
-	all := readTopic(t, trib.Addr, "orders", false)
+	all := cluster.ReadTopic(t, trib.Addr, "orders", false)
 	t.Logf("tributary's orders, read_uncommitted: %d records, %d abort markers", len(all.Records), all.Aborts)
 
 	after := consumeGroup(t, trib.Addr, "billing", 0, kgo.NewOffset().AtEnd(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -119,11 +113,11 @@ func consumeGroup(t *testing.T, addr, group string, perPartition int, reset kgo.
 	var end map[int32]int64
 	if perPartition == 0 {
 		var err error
-		if end, err = ends(addr, "orders", true); err != nil {
+		if end, err = cluster.EndOffsets(addr, "orders", true); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cl := dial(t, addr, append([]kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
+	cl := cluster.Dial(t, addr, append([]kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset), kgo.FetchMaxWait(500 * time.Millisecond), kgo.KeepControlRecords()}, opts...)...)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)

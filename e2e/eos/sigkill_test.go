@@ -10,7 +10,7 @@ import (
 // aggregateJob is an exactly-once job mirroring orders of east and west
 // into orders of central, names and partitions kept.
 func aggregateJob(addrs map[string]string) string {
-	return clustersYAML(addrs) + `
+	return cluster.ClustersYAML(addrs) + `
 jobs:
   - name: aggregate
     sources:
@@ -45,8 +45,8 @@ func TestSIGKILLDuringAggregation(t *testing.T) {
 		perSecond  = 15_000 // per producer
 	)
 	east, west, central := cluster.StartBroker(t), cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "orders", partitions)
-	createTopic(t, west.Addr, "orders", partitions)
+	cluster.CreateTopic(t, east.Addr, "orders", partitions, nil)
+	cluster.CreateTopic(t, west.Addr, "orders", partitions, nil)
 	job := cluster.WriteFile(t, "aggregate.yaml", aggregateJob(map[string]string{
 		"east": east.Addr, "west": west.Addr, "central": central.Addr}))
 	m := cluster.StartMirror(t, job)
@@ -78,9 +78,9 @@ func TestSIGKILLDuringAggregation(t *testing.T) {
 	}
 
 	waitLagZero(t, m, "aggregate", "central", 2*partitions)
-	committed := readTopic(t, central.Addr, "orders", true)
+	committed := cluster.ReadTopic(t, central.Addr, "orders", true)
 	checkExactlyOnce(t, committed.Records, want)
-	all := readTopic(t, central.Addr, "orders", false)
+	all := cluster.ReadTopic(t, central.Addr, "orders", false)
 	t.Logf("central, read_committed: %d records; read_uncommitted: %d records, %d commit and %d abort markers; %d of 5 kills saw an open transaction",
 		len(committed.Records), len(all.Records), all.Commits, all.Aborts, cut)
 	if all.Aborts == 0 {
@@ -90,7 +90,7 @@ func TestSIGKILLDuringAggregation(t *testing.T) {
 		t.Logf("transaction state of %s at the end: %s", txnID, st)
 	}
 	m.Terminate(60 * time.Second)
-	if again := readTopic(t, central.Addr, "orders", true); len(again.Records) != total {
+	if again := cluster.ReadTopic(t, central.Addr, "orders", true); len(again.Records) != total {
 		t.Fatalf("after the worker stopped, central holds %d committed records, want %d", len(again.Records), total)
 	}
 }

@@ -18,8 +18,8 @@ import (
 func TestZombieFenced(t *testing.T) {
 	const partitions, keys, perSecond = 3, 30, 3000
 	east, central := cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "orders", partitions)
-	job := cluster.WriteFile(t, "zombie.yaml", clustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
+	cluster.CreateTopic(t, east.Addr, "orders", partitions, nil)
+	job := cluster.WriteFile(t, "zombie.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
 jobs:
   - name: zombie
     sources:
@@ -38,7 +38,7 @@ jobs:
 	waitEndAtLeast(t, central.Addr, "orders", 3000, mirrorTimeout)
 	open := awaitOngoing(central.Addr, txnID, 3*time.Second)
 	first.Signal(syscall.SIGSTOP)
-	paused := waitEndAtLeast(t, central.Addr, "orders", 0, requestTimeout)
+	paused := waitEndAtLeast(t, central.Addr, "orders", 0, cluster.RequestTimeout)
 	t.Logf("paused the first worker (transaction open: %v; central's end offsets add up to %d)", open, paused)
 
 	second := cluster.StartMirror(t, job)
@@ -69,9 +69,9 @@ jobs:
 	p.Stop()
 	want := map[string]map[string]int{"east": p.Produced(t)}
 	waitLagZero(t, second, "zombie", "central", partitions)
-	got := readTopic(t, central.Addr, "orders", true)
+	got := cluster.ReadTopic(t, central.Addr, "orders", true)
 	checkExactlyOnce(t, got.Records, want)
-	all := readTopic(t, central.Addr, "orders", false)
+	all := cluster.ReadTopic(t, central.Addr, "orders", false)
 	t.Logf("central, read_committed: %d records; read_uncommitted: %d records, %d abort markers", len(got.Records), len(all.Records), all.Aborts)
 	second.Terminate(60 * time.Second)
 }

@@ -20,9 +20,9 @@ func TestActiveActive(t *testing.T) {
 	east, west := cluster.StartBroker(t), cluster.StartBroker(t)
 	brokers := map[string]*cluster.Broker{"east": east, "west": west}
 	for _, b := range brokers {
-		createTopic(t, b.Addr, "orders", 3, nil)
+		cluster.CreateTopic(t, b.Addr, "orders", 3, nil)
 	}
-	job := cluster.WriteFile(t, "active-active.yaml", clustersYAML(map[string]string{"east": east.Addr, "west": west.Addr})+`
+	job := cluster.WriteFile(t, "active-active.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "west": west.Addr})+`
 jobs:
   - name: east-to-west
     sources:
@@ -45,14 +45,14 @@ jobs:
 	next := map[string]map[string]int{"east": {}, "west": {}}
 	clients := map[string]*kgo.Client{}
 	for name, b := range brokers {
-		clients[name] = dial(t, b.Addr, kgo.DefaultProduceTopic("orders"), kgo.ProducerLinger(0))
+		clients[name] = cluster.Dial(t, b.Addr, kgo.DefaultProduceTopic("orders"), kgo.ProducerLinger(0))
 		defer clients[name].Close()
 	}
 	// Produce on both sides for a while, in small rounds, so records cross
 	// in both directions while the flows run.
 	for i := 0; i < rounds; i++ {
 		for name, cl := range clients {
-			ctx, cancel := contextWithTimeout(requestTimeout)
+			ctx, cancel := contextWithTimeout(cluster.RequestTimeout)
 			err := cl.ProduceSync(ctx, keyedRecords(name, keys, perRound, next[name])...).FirstErr()
 			cancel()
 			if err != nil {
@@ -69,7 +69,7 @@ jobs:
 	ids := map[string]string{"east": clusterID(t, east.Addr), "west": clusterID(t, west.Addr)}
 	for name, b := range brokers {
 		waitCount(t, b.Addr, "orders", total, mirrorTimeout)
-		checkActiveActive(t, name, ids, readAll(t, b.Addr, "orders"), rounds*perRound)
+		checkActiveActive(t, name, ids, cluster.ReadTopic(t, b.Addr, "orders", false).Records, rounds*perRound)
 	}
 	// Quiet: nothing may grow now.
 	for _, b := range brokers {
@@ -90,7 +90,7 @@ jobs:
 	}
 	for _, job := range []string{"east-to-west", "west-to-east"} {
 		want := fmt.Sprintf(`tributary_mirror_records_skipped_total{job=%q,reason="loop"`, job)
-		if v, ok := metricValue(metrics, want); !ok || v < 1 {
+		if v, ok := cluster.MetricValue(metrics, want); !ok || v < 1 {
 			t.Errorf("metric %s...} = %v (present %v), want >= 1: the loop check never fired", want, v, ok)
 		}
 	}

@@ -30,10 +30,10 @@ func TestAggregate(t *testing.T) {
 			sources := map[string]*cluster.Broker{"east": east, "west": west}
 			next := map[string]map[string]int{"east": {}, "west": {}}
 			for name, b := range sources {
-				createTopic(t, b.Addr, "orders", 3, nil)
-				produce(t, b.Addr, keyedRecords(name, keys, perRound, next[name]), kgo.DefaultProduceTopic("orders"))
+				cluster.CreateTopic(t, b.Addr, "orders", 3, nil)
+				cluster.Produce(t, b.Addr, keyedRecords(name, keys, perRound, next[name]), kgo.DefaultProduceTopic("orders"))
 			}
-			job := cluster.WriteFile(t, "aggregate.yaml", clustersYAML(map[string]string{
+			job := cluster.WriteFile(t, "aggregate.yaml", cluster.ClustersYAML(map[string]string{
 				"east": east.Addr, "west": west.Addr, "central": central.Addr,
 			})+fmt.Sprintf(`
 jobs:
@@ -51,7 +51,7 @@ jobs:
 `, tc.rename))
 			m := cluster.StartMirror(t, job)
 			for name, b := range sources {
-				produce(t, b.Addr, keyedRecords(name, keys, perRound, next[name]), kgo.DefaultProduceTopic("orders"))
+				cluster.Produce(t, b.Addr, keyedRecords(name, keys, perRound, next[name]), kgo.DefaultProduceTopic("orders"))
 			}
 
 			wantPerTopic := map[string]int64{}
@@ -63,7 +63,7 @@ jobs:
 			}
 			ids := map[string]string{"east": clusterID(t, east.Addr), "west": clusterID(t, west.Addr)}
 			for topic := range wantPerTopic {
-				checkKeyOrder(t, readAll(t, central.Addr, topic), ids, "orders")
+				checkKeyOrder(t, cluster.ReadTopic(t, central.Addr, topic, false).Records, ids, "orders")
 			}
 			for topic, n := range wantPerTopic {
 				stableCount(t, central.Addr, topic, n, 2*time.Second)

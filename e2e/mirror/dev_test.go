@@ -76,7 +76,7 @@ func kcatProduce(t *testing.T, kcat, addr, topic, prefix string, n int) {
 func requireLines(t *testing.T, addr, topic string, want map[string]int) {
 	t.Helper()
 	seen := map[string]int{}
-	for _, r := range readAll(t, addr, topic) {
+	for _, r := range cluster.ReadTopic(t, addr, topic, false).Records {
 		seen[string(r.Value)]++
 	}
 	total := 0

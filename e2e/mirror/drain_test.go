@@ -23,10 +23,10 @@ const drainExit = 10 * time.Second
 func TestSIGTERMDrains(t *testing.T) {
 	const keys, fixed, streamed = 30, 5000, 20000
 	east, central := cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "orders", 3, nil)
+	cluster.CreateTopic(t, east.Addr, "orders", 3, nil)
 	next := map[string]int{}
-	produce(t, east.Addr, keyedRecords("east", keys, fixed, next), kgo.DefaultProduceTopic("orders"))
-	job := cluster.WriteFile(t, "drain.yaml", clustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
+	cluster.Produce(t, east.Addr, keyedRecords("east", keys, fixed, next), kgo.DefaultProduceTopic("orders"))
+	job := cluster.WriteFile(t, "drain.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
 jobs:
   - name: drain
     sources:
@@ -54,7 +54,7 @@ jobs:
 
 	// 2. SIGTERM in the middle of a stream: what the first worker drained
 	// and checkpointed, the second does not write again.
-	cl := dial(t, east.Addr, kgo.DefaultProduceTopic("orders"))
+	cl := cluster.Dial(t, east.Addr, kgo.DefaultProduceTopic("orders"))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*mirrorTimeout)
 	var wg sync.WaitGroup
@@ -88,7 +88,7 @@ jobs:
 	}
 	waitCount(t, central.Addr, "orders", fixed+streamed, mirrorTimeout)
 	stableCount(t, central.Addr, "orders", fixed+streamed, 3*time.Second)
-	checkKeyOrder(t, readAll(t, central.Addr, "orders"), ids, "orders")
+	checkKeyOrder(t, cluster.ReadTopic(t, central.Addr, "orders", false).Records, ids, "orders")
 }
 
 // grepLines returns the lines of s that contain sub.

@@ -23,10 +23,10 @@ const westDowntime = 10 * time.Second
 func TestFanOut(t *testing.T) {
 	const half, keys = 3000, 30
 	central, east, west := cluster.StartBroker(t), cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, central.Addr, "announcements", 3, nil)
+	cluster.CreateTopic(t, central.Addr, "announcements", 3, nil)
 	next := map[string]int{}
-	produce(t, central.Addr, keyedRecords("central", keys, half, next), kgo.DefaultProduceTopic("announcements"))
-	job := cluster.WriteFile(t, "fanout.yaml", clustersYAML(map[string]string{
+	cluster.Produce(t, central.Addr, keyedRecords("central", keys, half, next), kgo.DefaultProduceTopic("announcements"))
+	job := cluster.WriteFile(t, "fanout.yaml", cluster.ClustersYAML(map[string]string{
 		"east": east.Addr, "west": west.Addr, "central": central.Addr,
 	})+`
 jobs:
@@ -46,7 +46,7 @@ jobs:
 
 	west.Kill()
 	downUntil := time.Now().Add(westDowntime)
-	produce(t, central.Addr, keyedRecords("central", keys, half, next), kgo.DefaultProduceTopic("announcements"))
+	cluster.Produce(t, central.Addr, keyedRecords("central", keys, half, next), kgo.DefaultProduceTopic("announcements"))
 	// East must be complete while west is still down.
 	waitCount(t, east.Addr, "announcements", 2*half, time.Until(downUntil))
 	t.Logf("east complete %v before west comes back", time.Until(downUntil).Round(time.Millisecond))
@@ -60,16 +60,16 @@ jobs:
 
 	ids := map[string]string{"central": clusterID(t, central.Addr)}
 	waitCount(t, east.Addr, "announcements", 2*half, time.Second)
-	checkKeyOrder(t, readAll(t, east.Addr, "announcements"), ids, "announcements")
+	checkKeyOrder(t, cluster.ReadTopic(t, east.Addr, "announcements", false).Records, ids, "announcements")
 
 	waitAtLeast(t, west.Addr, "announcements", 2*half, mirrorTimeout)
 	var distinct, repeats int
 	cluster.Eventually(t, mirrorTimeout, "west holding every record", func() bool {
-		distinct, repeats = checkFirstOccurrences(t, readAll(t, west.Addr, "announcements"), ids)
+		distinct, repeats = checkFirstOccurrences(t, cluster.ReadTopic(t, west.Addr, "announcements", false).Records, ids)
 		return distinct == 2*half
 	})
 	t.Logf("west: %d repeated records after its broker's SIGKILL", repeats)
-	n, err := count(west.Addr, "announcements")
+	n, err := cluster.RecordCount(west.Addr, "announcements")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // allowed is the one provenance header appended last.
 func TestFidelity(t *testing.T) {
 	east, central := cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "fidelity", 1, nil)
+	cluster.CreateTopic(t, east.Addr, "fidelity", 1, nil)
 	base := time.UnixMilli(1_600_000_000_123)
 	sent := []*kgo.Record{
 		{Key: nil, Value: []byte("null key")},
@@ -45,11 +45,11 @@ func TestFidelity(t *testing.T) {
 		r.Timestamp = base.Add(time.Duration(i) * 1001 * time.Millisecond)
 	}
 	sent[len(sent)-1].Timestamp = time.UnixMilli(1_000_000_000_000)
-	produce(t, east.Addr, sent)
+	cluster.Produce(t, east.Addr, sent)
 
 	// The source must hold the shapes themselves, or the comparison below
 	// proves nothing.
-	src := readAll(t, east.Addr, "fidelity")
+	src := cluster.ReadTopic(t, east.Addr, "fidelity", false).Records
 	if len(src) != len(sent) {
 		t.Fatalf("east holds %d records, want %d", len(src), len(sent))
 	}
@@ -60,7 +60,7 @@ func TestFidelity(t *testing.T) {
 		}
 	}
 
-	job := cluster.WriteFile(t, "fidelity.yaml", clustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
+	job := cluster.WriteFile(t, "fidelity.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
 jobs:
   - name: fidelity
     sources:
@@ -72,7 +72,7 @@ jobs:
 	cluster.StartMirror(t, job)
 	waitCount(t, central.Addr, "fidelity", int64(len(sent)), mirrorTimeout)
 	eastID := clusterID(t, east.Addr)
-	for i, r := range readAll(t, central.Addr, "fidelity") {
+	for i, r := range cluster.ReadTopic(t, central.Addr, "fidelity", false).Records {
 		want := src[i]
 		if len(r.Headers) != len(want.Headers)+1 || r.Headers[len(r.Headers)-1].Key != mirror.ProvenanceHeader {
 			t.Errorf("central record %d: headers %s, want east's followed by one %s", i, describe(r), mirror.ProvenanceHeader)

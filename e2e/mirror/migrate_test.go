@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/e2e/cluster"
@@ -30,22 +29,17 @@ import (
 //     legacy, it has every record; repeats are counted and logged.
 func TestMigrateFromKafka(t *testing.T) {
 	const first, second, consumedOnLegacy, keys = 3000, 1000, 1000, 30
-	legacy, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.ClusterID("legacy-kafka"))
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	defer legacy.Close()
-	legacyAddr := legacy.ListenAddrs()[0]
+	legacyAddr := cluster.StartKfake(t, "legacy-kafka", 3, "orders")
 	trib := cluster.StartBroker(t)
 
 	next := map[string]int{}
-	produce(t, legacyAddr, keyedRecords("legacy", keys, first, next), kgo.DefaultProduceTopic("orders"))
+	cluster.Produce(t, legacyAddr, keyedRecords("legacy", keys, first, next), kgo.DefaultProduceTopic("orders"))
 	before := consumeGroup(t, legacyAddr, "billing", consumedOnLegacy, consumedOnLegacy/3+1, kgo.NewOffset().AtStart())
 	if len(before) != consumedOnLegacy {
 		t.Fatalf("billing consumed %d records on legacy, want %d", len(before), consumedOnLegacy)
 	}
 
-	job := cluster.WriteFile(t, "migrate.yaml", clustersYAML(map[string]string{"legacy": legacyAddr, "tributary": trib.Addr})+`
+	job := cluster.WriteFile(t, "migrate.yaml", cluster.ClustersYAML(map[string]string{"legacy": legacyAddr, "tributary": trib.Addr})+`
 jobs:
   - name: migrate
     sources:
@@ -62,7 +56,7 @@ jobs:
 	waitLagZero(t, m, "migrate", "tributary", 3)
 	m.Terminate(30 * time.Second)
 
-	produce(t, legacyAddr, keyedRecords("legacy", keys, second, next), kgo.DefaultProduceTopic("orders"))
+	cluster.Produce(t, legacyAddr, keyedRecords("legacy", keys, second, next), kgo.DefaultProduceTopic("orders"))
 	if got := consumeGroup(t, legacyAddr, "audit", first+second, first+second, kgo.NewOffset().AtStart()); len(got) != first+second {
 		t.Fatalf("audit consumed %d records on legacy, want %d", len(got), first+second)
 	}
@@ -120,7 +114,7 @@ jobs:
 // consumed.
 func consumeGroup(t *testing.T, addr, group string, n, perPartition int, reset kgo.Offset) []string {
 	t.Helper()
-	cl := dial(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
+	cl := cluster.Dial(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset), kgo.FetchMaxWait(500*time.Millisecond))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)

@@ -37,15 +37,15 @@ func TestOversized(t *testing.T) {
 		recs = append(recs, &kgo.Record{Key: []byte(k), Value: v})
 	}
 	for _, topic := range []string{"big-skip", "big-dlq", "big-fail"} {
-		createTopic(t, east.Addr, topic, 1, nil)
-		createTopic(t, central.Addr, topic, 1, map[string]*string{"max.message.bytes": &maxBytes})
+		cluster.CreateTopic(t, east.Addr, topic, 1, nil)
+		cluster.CreateTopic(t, central.Addr, topic, 1, map[string]*string{"max.message.bytes": &maxBytes})
 		fresh := make([]*kgo.Record, len(recs)) // kgo owns a record once produced
 		for i, r := range recs {
 			fresh[i] = &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value}
 		}
-		produce(t, east.Addr, fresh)
+		cluster.Produce(t, east.Addr, fresh)
 	}
-	job := cluster.WriteFile(t, "oversized.yaml", clustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
+	job := cluster.WriteFile(t, "oversized.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
 jobs:
   - name: oversized-skip
     sources: [{cluster: east, topics: [big-skip]}]
@@ -66,19 +66,19 @@ jobs:
 
 	t.Run("skip", func(t *testing.T) {
 		waitCount(t, central.Addr, "big-skip", int64(len(small)), mirrorTimeout)
-		requireKeys(t, readAll(t, central.Addr, "big-skip"), small)
+		requireKeys(t, cluster.ReadTopic(t, central.Addr, "big-skip", false).Records, small)
 		metric := `tributary_mirror_records_skipped_total{job="oversized-skip",reason="oversized",target="central"}`
 		cluster.Eventually(t, mirrorTimeout, metric+" >= 1", func() bool {
 			text, err := m.Metrics()
-			v, ok := metricValue(text, metric)
+			v, ok := cluster.MetricValue(text, metric)
 			return err == nil && ok && v >= 1
 		})
 	})
 	t.Run("dead-letter", func(t *testing.T) {
 		waitCount(t, central.Addr, "big-dlq", int64(len(small)), mirrorTimeout)
-		requireKeys(t, readAll(t, central.Addr, "big-dlq"), small)
+		requireKeys(t, cluster.ReadTopic(t, central.Addr, "big-dlq", false).Records, small)
 		waitCount(t, central.Addr, "big-dlq.dead", 1, mirrorTimeout)
-		dead := readAll(t, central.Addr, "big-dlq.dead")[0]
+		dead := cluster.ReadTopic(t, central.Addr, "big-dlq.dead", false).Records[0]
 		if string(dead.Key) != "big" {
 			t.Errorf("dead-letter record has key %q, want %q", dead.Key, "big")
 		}
@@ -106,7 +106,7 @@ jobs:
 			t.Errorf("last_error %q gives neither the record's size nor says it is too large", last.LastError)
 		}
 		stableCount(t, central.Addr, "big-fail", 3, 3*time.Second)
-		requireKeys(t, readAll(t, central.Addr, "big-fail"), small[:3])
+		requireKeys(t, cluster.ReadTopic(t, central.Addr, "big-fail", false).Records, small[:3])
 	})
 }
 

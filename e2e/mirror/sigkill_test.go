@@ -30,8 +30,8 @@ func TestSIGKILLDuringStream(t *testing.T) {
 		perTick    = perSecond * int(tick) / int(time.Second)
 	)
 	east, central := cluster.StartBroker(t), cluster.StartBroker(t)
-	createTopic(t, east.Addr, "stream", partitions, nil)
-	job := cluster.WriteFile(t, "stream.yaml", clustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
+	cluster.CreateTopic(t, east.Addr, "stream", partitions, nil)
+	job := cluster.WriteFile(t, "stream.yaml", cluster.ClustersYAML(map[string]string{"east": east.Addr, "central": central.Addr})+`
 jobs:
   - name: stream
     sources:
@@ -47,7 +47,7 @@ jobs:
 
 	// The paced producer: perTick records every tick, round-robin over the
 	// partitions, each value "partition|sequence within the partition|padding".
-	cl := dial(t, east.Addr, kgo.DefaultProduceTopic("stream"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := cluster.Dial(t, east.Addr, kgo.DefaultProduceTopic("stream"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
@@ -104,7 +104,7 @@ jobs:
 
 	waitAtLeast(t, central.Addr, "stream", total, 2*mirrorTimeout)
 	waitLagZero(t, m, "stream", "central", partitions)
-	recs := readAll(t, central.Addr, "stream")
+	recs := cluster.ReadTopic(t, central.Addr, "stream", false).Records
 	next := make([]int, partitions)
 	repeats := 0
 	for _, r := range recs {

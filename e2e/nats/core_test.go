@@ -21,8 +21,8 @@ import (
 func TestCoreNATS(t *testing.T) {
 	ns := cluster.StartNATS(t)
 	k := cluster.StartBroker(t)
-	createTopic(t, k.Addr, "in", 2)
-	createTopic(t, k.Addr, "out", 2)
+	cluster.CreateTopic(t, k.Addr, "in", 2, nil)
+	cluster.CreateTopic(t, k.Addr, "out", 2, nil)
 	nc, _ := jetStream(t, ns.URL)
 
 	// Kafka → core NATS: a subscriber listens before the worker starts.
@@ -77,8 +77,8 @@ jobs:
 	for i := 0; i < n; i++ {
 		out = append(out, &kgo.Record{Topic: "out", Key: []byte(fmt.Sprintf("key %d", i%7)), Value: []byte(strconv.Itoa(i))})
 	}
-	cl := dial(t, k.Addr, kgo.ProducerLinger(0))
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	cl := cluster.Dial(t, k.Addr, kgo.ProducerLinger(0))
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 		t.Fatal(err)

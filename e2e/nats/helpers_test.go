@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/e2e/cluster"
@@ -18,55 +17,7 @@ import (
 
 // Deadlines: generous, since the machine is shared; speed is never what
 // these tests assert.
-const (
-	requestTimeout = 30 * time.Second
-	mirrorTimeout  = 2 * time.Minute
-)
-
-func dial(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatalf("new client of %s: %v", addr, err)
-	}
-	return cl
-}
-
-func createTopic(t testing.TB, addr, topic string, partitions int32) {
-	t.Helper()
-	cl := dial(t, addr)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s on %s: %v", topic, addr, err)
-	}
-}
-
-// count is the number of records in topic (sum of end offsets).
-func count(addr, topic string) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n, nil
-}
+const mirrorTimeout = 2 * time.Minute
 
 // waitAtLeast waits until topic holds at least want records.
 func waitAtLeast(t testing.TB, addr, topic string, want int64, timeout time.Duration) int64 {
@@ -74,7 +25,7 @@ func waitAtLeast(t testing.TB, addr, topic string, want int64, timeout time.Dura
 	var n int64
 	var err error
 	cluster.Eventually(t, timeout, fmt.Sprintf("%d records in %s", want, topic), func() bool {
-		n, err = count(addr, topic)
+		n, err = cluster.RecordCount(addr, topic)
 		return err == nil && n >= want
 	})
 	return n
@@ -84,7 +35,7 @@ func waitAtLeast(t testing.TB, addr, topic string, want int64, timeout time.Dura
 // ordered by partition and offset.
 func readAll(t testing.TB, addr, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl := dial(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl := cluster.Dial(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -118,7 +69,7 @@ func jetStream(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 // streamMsgs returns the number of messages stream holds, or -1 when it
 // does not exist (yet).
 func streamMsgs(js jetstream.JetStream, stream string) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {

@@ -77,12 +77,12 @@ func TestRoundTrip(t *testing.T) {
 	ns := cluster.StartNATS(t)
 	a := cluster.StartBroker(t)
 	b := cluster.StartBroker(t)
-	createTopic(t, a.Addr, "orders", 3)
-	createTopic(t, b.Addr, "orders", 4)
+	cluster.CreateTopic(t, a.Addr, "orders", 3, nil)
+	cluster.CreateTopic(t, b.Addr, "orders", 4, nil)
 	const n = 700
 	recs := roundTripRecords(n)
-	cl := dial(t, a.Addr, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	cl := cluster.Dial(t, a.Addr, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)

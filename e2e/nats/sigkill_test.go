@@ -20,7 +20,7 @@ import (
 // records per second, in small synchronous batches; it returns when done
 // or ctx ends, reporting the first error on errc.
 func producePaced(ctx context.Context, t testing.TB, addr, topic string, n, rate int) error {
-	cl := dial(t, addr, kgo.ProducerLinger(0))
+	cl := cluster.Dial(t, addr, kgo.ProducerLinger(0))
 	defer cl.Close()
 	const batch = 500
 	interval := time.Duration(float64(time.Second) * batch / float64(rate))
@@ -50,7 +50,7 @@ func producePaced(ctx context.Context, t testing.TB, addr, topic string, n, rate
 func TestKafkaToJetStreamSIGKILL(t *testing.T) {
 	ns := cluster.StartNATS(t)
 	k := cluster.StartBroker(t)
-	createTopic(t, k.Addr, "orders", 3)
+	cluster.CreateTopic(t, k.Addr, "orders", 3, nil)
 	_, js := jetStream(t, ns.URL)
 	cfg := cluster.WriteFile(t, "k2js.yaml", fmt.Sprintf(`clusters:
   kafka: {bootstrap: %q}
@@ -128,7 +128,7 @@ jobs:
 func TestJetStreamToKafkaSIGKILL(t *testing.T) {
 	ns := cluster.StartNATS(t)
 	k := cluster.StartBroker(t)
-	createTopic(t, k.Addr, "orders", 3)
+	cluster.CreateTopic(t, k.Addr, "orders", 3, nil)
 	_, js := jetStream(t, ns.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -169,7 +169,7 @@ jobs:
 	total := waitAtLeast(t, k.Addr, "orders", n, mirrorTimeout)
 	flowRunning(t, m, "orders-from-js", "kafka")
 	m.Terminate(time.Minute)
-	total, _ = count(k.Addr, "orders")
+	total, _ = cluster.RecordCount(k.Addr, "orders")
 	seen := make([]int, n)
 	for _, r := range readAll(t, k.Addr, "orders", int(total)) {
 		i, err := strconv.Atoi(string(r.Value))
@@ -194,7 +194,7 @@ jobs:
 // bucket tributary_checkpoints covers (its next offsets summed: the
 // source topic starts at offset 0), or 0 without one.
 func checkpointed(t testing.TB, js jetstream.JetStream, flow string) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, "tributary_checkpoints")
 	if err != nil {

@@ -19,7 +19,7 @@ func TestTwoDatacenters(t *testing.T) {
 	})
 	east := startBroker(t, dc1, "east", 1)
 	central := startBroker(t, dc2, "central", 1)
-	createTopic(t, east.Addr, "orders")
+	cluster.CreateTopic(t, east.Addr, "orders", 1, nil)
 	produce(t, east.Addr, "orders", "o", 0, 500)
 
 	job := cluster.WriteFile(t, "wan.yaml", jobYAML("wan", consulDef("east", "dc1"), consulDef("central", ""), "orders"))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/e2e/cluster"
@@ -19,10 +18,7 @@ import (
 
 // Deadlines: generous, since the machine is shared; speed is not what
 // these tests assert (except the bounds the issue sets on failover).
-const (
-	requestTimeout = 30 * time.Second
-	mirrorTimeout  = 90 * time.Second
-)
+const mirrorTimeout = 90 * time.Second
 
 // startBroker starts a broker of cluster registered in the consul agent.
 func startBroker(t *testing.T, c *cluster.Consul, name string, node int, extra ...string) *cluster.Broker {
@@ -42,7 +38,7 @@ func consulClient(t *testing.T, c *cluster.Consul) *topology.Consul {
 
 // passing returns the Kafka addresses of cluster's passing brokers.
 func passing(t *testing.T, cl *topology.Consul, ref topology.ClusterRef) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	bs, err := cl.Brokers(ctx, ref)
 	if err != nil {
@@ -50,24 +46,6 @@ func passing(t *testing.T, cl *topology.Consul, ref topology.ClusterRef) []strin
 		return nil
 	}
 	return topology.Addrs(bs)
-}
-
-func createTopic(t *testing.T, addr, topic string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s on %s: %v", topic, addr, err)
-	}
 }
 
 // produce writes n records "prefix-i" to topic synchronously.
@@ -82,7 +60,7 @@ func produce(t *testing.T, addr, topic, prefix string, from, n int) {
 	for i := from; i < from+n; i++ {
 		recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i))})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("produce to %s on %s: %v", topic, addr, err)
@@ -121,7 +99,7 @@ func startStreamer(t *testing.T, addr, topic, prefix string) *streamer {
 			for j := range recs {
 				recs[j] = &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i+int64(j)))}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), cluster.RequestTimeout)
 			err := cl.ProduceSync(ctx, recs...).FirstErr()
 			cancel()
 			if err != nil {
@@ -145,34 +123,13 @@ func (s *streamer) Stop() {
 	<-s.done
 }
 
-// count is the number of records in topic (its end offset; one partition).
-func count(addr, topic string) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n, nil
-}
-
 // waitAtLeast waits until topic on addr holds at least want records.
 func waitAtLeast(t *testing.T, addr, topic string, want int64, timeout time.Duration) {
 	t.Helper()
 	var last int64
 	var lastErr error
 	cluster.Eventually(t, timeout, fmt.Sprintf("%d records in %s on %s", want, topic, addr), func() bool {
-		last, lastErr = count(addr, topic)
+		last, lastErr = cluster.RecordCount(addr, topic)
 		return lastErr == nil && last >= want
 	})
 }
@@ -180,7 +137,7 @@ func waitAtLeast(t *testing.T, addr, topic string, want int64, timeout time.Dura
 // values reads every record value of topic on addr.
 func values(t *testing.T, addr, topic string) []string {
 	t.Helper()
-	end, err := count(addr, topic)
+	end, err := cluster.RecordCount(addr, topic)
 	if err != nil {
 		t.Fatalf("end of %s on %s: %v", topic, addr, err)
 	}

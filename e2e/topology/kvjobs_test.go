@@ -18,7 +18,7 @@ func TestKVJobs(t *testing.T) {
 	src := startBroker(t, c, "src", 1)
 	dst := startBroker(t, c, "dst", 1)
 	for _, topic := range []string{"a", "b"} {
-		createTopic(t, src.Addr, topic)
+		cluster.CreateTopic(t, src.Addr, topic, 1, nil)
 	}
 	m := cluster.StartConsulMirror(t, c.HTTP)
 
@@ -72,7 +72,7 @@ func TestKVJobs(t *testing.T) {
 		_, ok := jobStatus(c, "copy")
 		return !ok
 	})
-	before, err := count(dst.Addr, "a")
+	before, err := cluster.RecordCount(dst.Addr, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestKVJobs(t *testing.T) {
 	// give it several times that, then check that nothing came.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if n, err := count(dst.Addr, "a"); err == nil && n != before {
+		if n, err := cluster.RecordCount(dst.Addr, "a"); err == nil && n != before {
 			t.Fatalf("a removed job still mirrors: %d records in a, had %d", n, before)
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval

@@ -17,7 +17,7 @@ func TestConsulOutage(t *testing.T) {
 	c := cluster.StartConsul(t, cluster.ConsulOptions{Server: true})
 	src := startBroker(t, c, "src", 1)
 	dst := startBroker(t, c, "dst", 1)
-	createTopic(t, src.Addr, "events")
+	cluster.CreateTopic(t, src.Addr, "events", 1, nil)
 	putJob(t, c, "move", jobYAML("move", consulDef("src", ""), consulDef("dst", ""), "events"))
 	workers := []*cluster.Mirror{
 		cluster.StartConsulMirror(t, c.HTTP, "--worker-id", "w0"),
@@ -32,18 +32,18 @@ func TestConsulOutage(t *testing.T) {
 	c.Stop()
 	down := time.Now()
 	// Mirroring continues on the known addresses while Consul is down.
-	before, err := count(dst.Addr, "events")
+	before, err := cluster.RecordCount(dst.Addr, "events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cluster.Eventually(t, 15*time.Second, "records to be mirrored while consul is down", func() bool {
-		n, err := count(dst.Addr, "events")
+		n, err := cluster.RecordCount(dst.Addr, "events")
 		return err == nil && n >= before+200
 	})
 	for time.Since(down) < 20*time.Second {
 		time.Sleep(100 * time.Millisecond) // the outage lasts 20 s by design; not synchronisation
 	}
-	if n, err := count(dst.Addr, "events"); err != nil || n < before+200 {
+	if n, err := cluster.RecordCount(dst.Addr, "events"); err != nil || n < before+200 {
 		t.Fatalf("mirroring stalled during the outage: %d records, had %d (%v)", n, before, err)
 	}
 	c.StartAgain()

@@ -15,7 +15,7 @@ func TestOwnerKilled(t *testing.T) {
 	c := cluster.StartConsul(t, cluster.ConsulOptions{})
 	src := startBroker(t, c, "src", 1)
 	dst := startBroker(t, c, "dst", 1)
-	createTopic(t, src.Addr, "events")
+	cluster.CreateTopic(t, src.Addr, "events", 1, nil)
 	putJob(t, c, "move", jobYAML("move", consulDef("src", ""), consulDef("dst", ""), "events"))
 	workers := []*cluster.Mirror{
 		cluster.StartConsulMirror(t, c.HTTP, "--worker-id", "w0"),

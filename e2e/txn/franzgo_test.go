@@ -18,7 +18,7 @@ import (
 // txnProducer is a franz-go transactional producer writing to topic.
 func txnProducer(t *testing.T, addr, id, topic string, timeout time.Duration) *kgo.Client {
 	t.Helper()
-	return newClient(t, addr, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
+	return cluster.Client(t, addr, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
 		kgo.TransactionTimeout(timeout), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 }
 
@@ -103,7 +103,7 @@ func TestTransactionTimeoutAborts(t *testing.T) {
 		t.Fatalf("state after produce: %s, want Ongoing", d.State)
 	}
 
-	adm := kadm.NewClient(newClient(t, b.Addr))
+	adm := kadm.NewClient(cluster.Client(t, b.Addr))
 	cluster.Eventually(t, 30*time.Second, "the timed-out transaction to be aborted", func() bool {
 		return describe(t, b.Addr, "slow").State == "CompleteAbort"
 	})
@@ -142,7 +142,7 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 	createTopics(t, b.Addr, in, out)
 	// Batches of 10, so that small fetches split the input into many
 	// transactions.
-	src := newClient(t, b.Addr, kgo.DefaultProduceTopic(in))
+	src := cluster.Client(t, b.Addr, kgo.DefaultProduceTopic(in))
 	for i := 0; i < n; i += 10 {
 		recs := make([]*kgo.Record, 10)
 		for j := range recs {
@@ -225,7 +225,7 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 	if len(all) <= n {
 		t.Fatalf("read_uncommitted sees %d records, want more than %d (the aborted output)", len(all), n)
 	}
-	adm := kadm.NewClient(newClient(t, b.Addr))
+	adm := kadm.NewClient(cluster.Client(t, b.Addr))
 	offs, err := adm.FetchOffsets(opCtx(t), group)
 	if err != nil {
 		t.Fatal(err)

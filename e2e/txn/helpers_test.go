@@ -31,16 +31,6 @@ func startBroker(t *testing.T, extra ...string) *cluster.Broker {
 	return cluster.StartBroker(t, append([]string{"--transaction-abort-interval", abortInterval}, extra...)...)
 }
 
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 func opCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	t.Cleanup(cancel)
@@ -50,7 +40,7 @@ func opCtx(t *testing.T) context.Context {
 // createTopics creates single-partition topics.
 func createTopics(t *testing.T, addr string, topics ...string) {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := kadm.NewClient(cluster.Client(t, addr))
 	resp, err := adm.CreateTopics(opCtx(t), 1, 1, nil, topics...)
 	if err != nil {
 		t.Fatalf("create topics %v: %v", topics, err)
@@ -65,7 +55,7 @@ func createTopics(t *testing.T, addr string, topics ...string) {
 // produceSentinel appends the sentinel record without a transaction.
 func produceSentinel(t *testing.T, addr, topic string) {
 	t.Helper()
-	cl := newClient(t, addr, kgo.DefaultProduceTopic(topic))
+	cl := cluster.Client(t, addr, kgo.DefaultProduceTopic(topic))
 	if err := cl.ProduceSync(opCtx(t), kgo.StringRecord(sentinel)).FirstErr(); err != nil {
 		t.Fatalf("produce sentinel to %s: %v", topic, err)
 	}
@@ -80,7 +70,7 @@ func readUntilSentinel(t *testing.T, addr, topic string, committed bool) []strin
 	if committed {
 		iso = kgo.ReadCommitted()
 	}
-	cl := newClient(t, addr, kgo.FetchIsolationLevel(iso),
+	cl := cluster.Client(t, addr, kgo.FetchIsolationLevel(iso),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
 	defer cl.Close()
 	ctx := opCtx(t)
@@ -115,7 +105,7 @@ func readUntilSentinel(t *testing.T, addr, topic string, committed bool) []strin
 // describe returns the coordinator's view of a transactional ID.
 func describe(t *testing.T, addr, id string) kadm.DescribedTransaction {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := kadm.NewClient(cluster.Client(t, addr))
 	d, err := adm.DescribeTransactions(opCtx(t), id)
 	if err != nil {
 		t.Fatalf("describe transaction %s: %v", id, err)

@@ -11,7 +11,7 @@
 //     and an embedded nats-server with file-backed JetStream;
 //   - the mirror benchmark, [RunMirror]: two in-process Tributary brokers, raw
 //     produce into the target with sarama configured as the mirror's Kafka
-//     sink ([SinkProducerConfig]) and with franz-go, a one-hop mirror job's
+//     sink (bridge/kafka's ProducerConfig) and with franz-go, a one-hop mirror job's
 //     throughput, and replication latency at a fixed rate, read both from a
 //     consumer of the target and from the job's own Prometheus histogram;
 //   - the measurement: a latency [Histogram] (log-linear buckets, about 1.6%

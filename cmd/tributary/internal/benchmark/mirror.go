@@ -288,29 +288,6 @@ func RunMirror(ctx context.Context, cfg MirrorConfig) (*MirrorReport, error) {
 	return rep, nil
 }
 
-// SinkProducerConfig is the sarama configuration the mirror's Kafka sink
-// produces with (bridge/kafka's saramaConfig and NewSink, which keep it
-// unexported): idempotent, acks=all, one open request per broker, the
-// manual partitioner, flushing as soon as possible, the bridge's default
-// batch bound, protocol version, client ID and channel buffers. Keep the
-// two in step.
-func SinkProducerConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.ClientID = kafkabridge.DefaultClientID
-	// DefaultVersion is a constant the bridge's own tests parse.
-	sc.Version, _ = sarama.ParseKafkaVersion(kafkabridge.DefaultVersion)
-	sc.Metadata.AllowAutoTopicCreation = false
-	sc.ChannelBufferSize = 1024
-	sc.Producer.Idempotent = true
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Net.MaxOpenRequests = 1
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.MaxMessageBytes = kafkabridge.DefaultMaxBatchBytes
-	return sc
-}
-
 // produceSarama sends w.Records records of w.RecordSize bytes to topic
 // with an async producer configured as the mirror's sink, record i to
 // partition i mod w.Partitions, keeping the input channel full and counting
@@ -320,7 +297,12 @@ func produceSarama(ctx context.Context, brokers []string, topic string, w Worklo
 	if err := ensureTopic(ctx, brokers, topic, w.Partitions); err != nil {
 		return res, err
 	}
-	p, err := sarama.NewAsyncProducer(brokers, SinkProducerConfig())
+	// Exactly the settings of the mirror's Kafka sink with default options.
+	sc, err := kafkabridge.ProducerConfig(kafkabridge.Config{Name: "target", Bootstrap: brokers}, kafkabridge.SinkOptions{})
+	if err != nil {
+		return res, err
+	}
+	p, err := sarama.NewAsyncProducer(brokers, sc)
 	if err != nil {
 		return res, fmt.Errorf("sarama producer for %v: %w", brokers, err)
 	}
