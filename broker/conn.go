@@ -19,6 +19,13 @@ import (
 // conn is one client connection. A reader goroutine frames and parses
 // requests; serve handles them one at a time, in order, and writes each
 // response before taking the next request.
+//
+// Read-ahead is one request: the reader parses the next request while the
+// current one is handled and then waits for serve to take it (an unbuffered
+// hand-off). A connection thus holds at most two request frames (each up to
+// Config.MaxRequestBytes) plus the read buffer, however long a handler
+// blocks (long-poll Fetch, JoinGroup), while pipelined requests still
+// overlap their parsing with the previous request's handling.
 type conn struct {
 	b          *Broker
 	nc         net.Conn
@@ -61,7 +68,7 @@ func (c *conn) stopReading() {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
-	reqs := make(chan *request, 16)
+	reqs := make(chan *request) // unbuffered: see the read-ahead bound on conn
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

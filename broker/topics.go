@@ -135,14 +135,22 @@ func (r *topicRegistry) load(name string) error {
 	return nil
 }
 
-// removeOrphans deletes partition directories that belong to no topic: the
-// leftovers of a create or delete interrupted by a crash.
+// removeOrphans deletes partition directories that belong to no topic and
+// the tombstones of deleted partitions (see delete): the leftovers of a
+// create or delete interrupted by a crash.
 func (r *topicRegistry) removeOrphans() error {
 	names, err := r.fsys.ReadDir(r.dir)
 	if err != nil {
 		return fmt.Errorf("list data dir: %w", err)
 	}
 	for _, n := range names {
+		if strings.HasSuffix(n, tombstoneSuffix) {
+			r.log.Info("removing directory of deleted partition", "dir", n)
+			if err := r.fsys.RemoveAll(filepath.Join(r.dir, n)); err != nil {
+				return fmt.Errorf("remove deleted partition dir %s: %w", n, err)
+			}
+			continue
+		}
 		i := strings.LastIndexByte(n, '-')
 		if i <= 0 {
 			continue
@@ -305,6 +313,10 @@ func (r *topicRegistry) writeTopicFile(t *topic) error {
 }
 
 // delete removes a topic: its file first (the commit point), then its logs.
+// While r.mu is held, every partition log is closed and its directory renamed
+// to a tombstone (see tombstoneDir) and the data dir fsynced, so a concurrent
+// create of the same name starts from empty directories; the tombstones are
+// removed after r.mu is released, or by removeOrphans at the next start.
 func (r *topicRegistry) delete(name string) error {
 	r.mu.Lock()
 	t := r.byName[name]
@@ -325,14 +337,45 @@ func (r *topicRegistry) delete(name string) error {
 	}
 	delete(r.byName, name)
 	delete(r.byID, t.id)
-	parts := t.partitions
-	r.mu.Unlock()
 	var err error
-	for _, p := range parts {
-		err = multierr.Append(err, p.log.Delete())
+	var tombs []string
+	for _, p := range t.partitions {
+		if cerr := p.log.Close(); cerr != nil && !errors.Is(cerr, storage.ErrClosed) {
+			r.log.Warn("closing log of deleted partition failed", "topic", name, "partition", p.index, "err", cerr)
+		}
+		dir, tomb := r.partitionDir(name, p.index), r.tombstoneDir(t, p.index)
+		if rerr := r.fsys.Rename(dir, tomb); rerr != nil {
+			// The name must not keep the old data: remove it now, lock held.
+			if xerr := r.fsys.RemoveAll(dir); xerr != nil {
+				err = multierr.Append(err, fmt.Errorf("delete partition %s-%d: rename (%v), remove: %w", name, p.index, rerr, xerr))
+			}
+			continue
+		}
+		tombs = append(tombs, tomb)
 	}
-	r.log.Info("topic deleted", "topic", name)
+	if serr := r.fsys.SyncDir(r.dir); serr != nil {
+		r.log.Warn("fsync of data directory failed", "err", serr)
+	}
+	r.mu.Unlock()
+	for _, tomb := range tombs {
+		if rerr := r.fsys.RemoveAll(tomb); rerr != nil {
+			err = multierr.Append(err, fmt.Errorf("remove deleted partition dir %s: %w", tomb, rerr))
+		}
+	}
+	r.log.Info("topic deleted", "topic", name, "topic_id", t.id.String())
 	return err
+}
+
+// tombstoneSuffix ends the name of a deleted partition's directory awaiting
+// removal. A partition directory always ends in -<partition number>, so no
+// live partition's directory ends in it.
+const tombstoneSuffix = "-delete"
+
+// tombstoneDir is where partition p of the deleted topic t is moved before
+// its removal: <topic>-<p>.<topic ID>-delete, unique per incarnation of the
+// topic name.
+func (r *topicRegistry) tombstoneDir(t *topic, p int32) string {
+	return filepath.Join(r.dir, t.name+"-"+strconv.Itoa(int(p))+"."+t.id.String()+tombstoneSuffix)
 }
 
 // addPartitions grows a topic to total partitions.

@@ -269,14 +269,18 @@ func (f *flow) session(ctx context.Context) error {
 	f.mu.Unlock()
 	f.log.Info("flow starting", "target_cluster_id", targetID, "partitions", npart, "resumed", cp != nil)
 
+	// Teardown order: stop the lag watcher and the readers and wait for
+	// them, then close the consumers they poll (the deferred closes of the
+	// sources and the sink run after this).
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	rctx, stopReaders := context.WithCancel(context.Background())
-	var readers sync.WaitGroup
-	defer func() { stopReaders(); readers.Wait() }()
-
+	var readers, background sync.WaitGroup
 	consumers := make(map[string]Consumer, len(sources))
 	defer func() {
+		cancel()
+		stopReaders()
+		readers.Wait()
+		background.Wait()
 		for _, c := range consumers {
 			c.Close()
 		}
@@ -309,7 +313,11 @@ func (f *flow) session(ctx context.Context) error {
 		}
 		w.limiter = rate.NewLimiter(rate.Limit(f.spec.RateLimitBytes), int(burst))
 	}
-	go f.watchLag(sctx, sources, parts, w)
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		f.watchLag(sctx, sources, parts, w)
+	}()
 	refresh := time.NewTicker(f.spec.Tuning.MetadataRefresh)
 	defer refresh.Stop()
 	for {
@@ -328,6 +336,9 @@ func (f *flow) session(ctx context.Context) error {
 			return w.drain(chunks)
 		}
 		if err := w.fill(ctx, first, chunks); err != nil {
+			if errors.Is(err, errDropped) {
+				return nil // stopping; nothing after the dropped batch is written
+			}
 			return err
 		}
 	}

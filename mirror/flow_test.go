@@ -305,3 +305,80 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// assertNoGap fails when a source offset below the flow's checkpoint is
+// missing on the target: the checkpoint moved past records never written.
+func assertNoGap(t *testing.T, central *memCluster, flow string) {
+	t.Helper()
+	cp, _ := central.LoadCheckpoint(context.Background(), flow)
+	if cp == nil {
+		t.Fatal("no checkpoint")
+	}
+	have := map[int64]bool{}
+	for _, r := range central.records("orders", 0) {
+		have[ProvenanceOf(r.Headers).Offset] = true
+	}
+	pos := cp.Positions[SourcePartition{Cluster: "east", Topic: "orders", Partition: 0}]
+	for o := int64(0); o < pos; o++ {
+		if !have[o] {
+			t.Fatalf("offset %d is below the checkpoint (%d) but not on the target", o, pos)
+		}
+	}
+}
+
+// TestStopWhilePaused stops a paused flow that holds a batch: the batch is
+// not written, and neither is anything read after it, so the checkpoint
+// never passes a record the target does not have.
+func TestStopWhilePaused(t *testing.T) {
+	east, central := newMemCluster("id-east"), newMemCluster("id-central")
+	east.createTopic("orders", 1)
+	for i := 0; i < 200; i++ {
+		east.produce("orders", 0, rec("", fmt.Sprintf("v%d", i)))
+	}
+	spec := testSpec(t, "pause", []string{"east"}, "orders", "central")
+	spec.Tuning.MaxBatchRecords = 50
+	j, stop := runJob(t, spec, memEndpoints{"east": east, "central": central})
+	if !waitFor(10*time.Second, func() bool { return central.count("orders") == 200 }) {
+		t.Fatalf("central has %d, want 200", central.count("orders"))
+	}
+	j.Pause()
+	for i := 200; i < 400; i++ {
+		east.produce("orders", 0, rec("", fmt.Sprintf("v%d", i)))
+	}
+	// "paused" is set while the writer holds a batch it may not write.
+	if !waitFor(10*time.Second, func() bool { return j.Status().Flows[0].State == "paused" }) {
+		t.Fatalf("flow never paused: %+v", j.Status())
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertNoGap(t, central, FlowID("pause", "central"))
+	if n := central.count("orders"); n != 200 {
+		t.Fatalf("a paused flow wrote %d records while stopping; want the 200 from before the pause", n)
+	}
+}
+
+// TestStopWhileRateLimited stops a flow waiting on its byte rate: nothing
+// below the checkpoint is missing on the target.
+func TestStopWhileRateLimited(t *testing.T) {
+	east, central := newMemCluster("id-east"), newMemCluster("id-central")
+	east.createTopic("orders", 1)
+	for i := 0; i < 500; i++ {
+		east.produce("orders", 0, rec("", fmt.Sprintf("%0100d", i)))
+	}
+	spec := testSpec(t, "rate", []string{"east"}, "orders", "central")
+	spec.RateLimitBytes = 20000 // every batch (a poll's 100 records, ~13 KB) waits on the limit
+	spec.Tuning.MaxBatchBytes = 2000
+	_, stop := runJob(t, spec, memEndpoints{"east": east, "central": central})
+	if !waitFor(10*time.Second, func() bool { return central.count("orders") > 0 }) {
+		t.Fatal("nothing mirrored")
+	}
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("stopping took %v: draining must not wait on the rate limit", d)
+	}
+	assertNoGap(t, central, FlowID("rate", "central"))
+}

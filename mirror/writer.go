@@ -9,6 +9,13 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// errDropped reports that a batch was released unwritten because the flow
+// is stopping (while paused, or while waiting on the rate limit). Nothing
+// read after it may be written in that session, or the checkpoint would
+// move past records the target never got: the session ends at once, and
+// the next one starts from the checkpoint before the dropped batch.
+var errDropped = errors.New("batch dropped: flow stopping")
+
 // writer is the single goroutine of a session that batches chunks, writes
 // them with their checkpoint, and advances positions once the target
 // acknowledged them.
@@ -18,6 +25,7 @@ type writer struct {
 	consumers map[string]Consumer
 	budget    *byteBudget
 	limiter   *rate.Limiter
+	draining  bool // stopping: write what was read, without waiting on the rate limit
 
 	// positions are the acknowledged positions; guarded by f.mu because
 	// watchLag reads them.
@@ -83,10 +91,13 @@ fill:
 	}
 	if err := w.waitIfPaused(ctx); err != nil {
 		w.budget.release(p.bytes)
-		return nil // stopping: the records are not checkpointed, a later run repeats them
+		return errDropped // a later run repeats these records
 	}
 	wctx := ctx
 	if ctx.Err() != nil {
+		// Stopping while the batch filled: write it, then the session
+		// drains the rest.
+		w.draining = true
 		var cancel context.CancelFunc
 		wctx, cancel = context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
@@ -113,6 +124,7 @@ func (w *writer) drain(chunks <-chan chunk) error {
 	if len(p.next) == 0 {
 		return nil
 	}
+	w.draining = true
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	w.f.log.Info("draining", "records", len(p.records))
@@ -141,7 +153,7 @@ func (w *writer) waitIfPaused(ctx context.Context) error {
 // positions, releases the budget and tells the sources.
 func (w *writer) write(ctx context.Context, p *pending) error {
 	f := w.f
-	if w.limiter != nil && p.size > 0 {
+	if w.limiter != nil && p.size > 0 && !w.draining {
 		for left := p.size; left > 0; {
 			n := left
 			if b := int64(w.limiter.Burst()); n > b {
@@ -149,7 +161,7 @@ func (w *writer) write(ctx context.Context, p *pending) error {
 			}
 			if err := w.limiter.WaitN(ctx, int(n)); err != nil {
 				w.budget.release(p.bytes)
-				return nil
+				return errDropped
 			}
 			left -= n
 		}

@@ -38,7 +38,10 @@ type SinkOptions struct {
 	// its open transaction. Keep it fixed for the flow's life.
 	TransactionalID string
 	// TransactionTimeout is how long the target lets a transaction stay
-	// open before aborting it. Default DefaultTransactionTimeout.
+	// open before aborting it; keep it longer than DeliveryTimeout, which
+	// bounds a transactional Write. Default DeliveryTimeout plus
+	// TransactionTimeoutMargin (DefaultTransactionTimeout with the default
+	// DeliveryTimeout).
 	TransactionTimeout time.Duration
 	// DeliveryTimeout bounds one Write. Within it the producer retries
 	// retriable errors (an unreachable or restarting broker) for as long
@@ -56,8 +59,15 @@ const DefaultDeliveryTimeout = 2 * time.Minute
 // longer than any DeliveryTimeout in use.
 const producerRetries = 1000
 
-// DefaultTransactionTimeout is SinkOptions.TransactionTimeout's default.
-const DefaultTransactionTimeout = time.Minute
+// TransactionTimeoutMargin is how much longer than DeliveryTimeout the
+// default TransactionTimeout is, so that the target never aborts the
+// transaction of a Write still within its delivery timeout.
+const TransactionTimeoutMargin = time.Minute
+
+// DefaultTransactionTimeout is SinkOptions.TransactionTimeout's default
+// with the default DeliveryTimeout (3 minutes: within the 15-minute
+// transaction.max.timeout.ms of Apache Kafka and of Tributary's broker).
+const DefaultTransactionTimeout = DefaultDeliveryTimeout + TransactionTimeoutMargin
 
 func (o *SinkOptions) fill() {
 	if o.CheckpointTopic == "" {
@@ -72,11 +82,11 @@ func (o *SinkOptions) fill() {
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	if o.TransactionTimeout <= 0 {
-		o.TransactionTimeout = DefaultTransactionTimeout
-	}
 	if o.DeliveryTimeout <= 0 {
 		o.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if o.TransactionTimeout <= 0 {
+		o.TransactionTimeout = o.DeliveryTimeout + TransactionTimeoutMargin
 	}
 }
 

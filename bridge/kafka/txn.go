@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tributary/tributary/mirror"
 )
@@ -20,15 +23,30 @@ import (
 // fenced (go test -race shows it), and fencing is exactly the path
 // exactly-once depends on. Everything else in this package is sarama.
 type txnWriter struct {
-	s  *Sink
-	cl *kgo.Client
+	s     *Sink
+	cl    *kgo.Client
+	limit int // cl's ProducerBatchMaxBytes
+
+	// begun is when the open (or last) transaction began; a fencing error
+	// for a transaction older than the transaction timeout is the target
+	// aborting it, not a newer instance (see fencedOrExpired).
+	begun time.Time
+
+	// beforeCommit, when set (by tests), runs after the transaction's
+	// records are flushed and before it commits.
+	beforeCommit func(context.Context)
 }
 
 // newTxnWriter starts the transactional producer and loads its producer ID
 // at once: InitProducerId bumps the epoch, which fences every older
 // producer with the same transactional ID and aborts its open transaction.
 func newTxnWriter(s *Sink) (*txnWriter, error) {
-	cl, err := s.txnClient()
+	if s.opts.TransactionTimeout <= s.opts.DeliveryTimeout {
+		s.log.Warn("the transaction timeout is not longer than the delivery timeout: a slow write may outlive its transaction",
+			"transaction_timeout", s.opts.TransactionTimeout, "delivery_timeout", s.opts.DeliveryTimeout)
+	}
+	limit := s.opts.MaxBatchBytes
+	cl, err := s.txnClient(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -36,12 +54,14 @@ func newTxnWriter(s *Sink) (*txnWriter, error) {
 	defer cancel()
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		cl.Close()
-		return nil, s.c.errorf(fencedKgo(err), "init transactional producer %s", s.opts.TransactionalID)
+		return nil, s.c.errorf(s.c.cfg.kgoAuthFailure(fencedKgo(err)), "init transactional producer %s", s.opts.TransactionalID)
 	}
-	return &txnWriter{s: s, cl: cl}, nil
+	return &txnWriter{s: s, cl: cl, limit: limit}, nil
 }
 
-func (s *Sink) txnClient() (*kgo.Client, error) {
+// txnClient makes a transactional client whose batches per partition are
+// at most limit bytes.
+func (s *Sink) txnClient(limit int) (*kgo.Client, error) {
 	cfg := s.c.cfg
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Bootstrap...),
@@ -50,17 +70,62 @@ func (s *Sink) txnClient() (*kgo.Client, error) {
 		kgo.TransactionTimeout(s.opts.TransactionTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(int32(s.opts.MaxBatchBytes)),
+		kgo.ProducerBatchMaxBytes(int32(limit)),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RecordRetries(0), // a failed record fails the transaction; the flow rewinds
 	}
-	opts = append(opts, s.c.cfg.kgoSecurityOpts()...)
+	opts = append(opts, cfg.kgoSecurityOpts()...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, s.c.errorf(err, "transactional client")
 	}
 	return cl, nil
+}
+
+// fitBatchLimit makes the client's batch limit the smallest
+// max.message.bytes of the topics b writes to (at most
+// SinkOptions.MaxBatchBytes), as Sink.fitBatchLimit does for the sarama
+// producer: a topic with a low limit must not refuse a whole batch of
+// small records. Changing the limit replaces the client; no transaction
+// is open. s.wmu held.
+func (w *txnWriter) fitBatchLimit(ctx context.Context, b *mirror.Batch) error {
+	s := w.s
+	var topics []string
+	seen := make(map[string]bool)
+	for i := range b.Records {
+		if t := b.Records[i].Topic; !seen[t] {
+			seen[t] = true
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	cfgs, err := s.c.topicConfigs(ctx, topics)
+	if err != nil {
+		return err
+	}
+	limit := s.opts.MaxBatchBytes
+	for _, t := range topics {
+		if m := cfgs[t].maxMsg; m > 0 && m < limit {
+			limit = m
+		}
+	}
+	if limit == w.limit {
+		return nil
+	}
+	cl, err := s.txnClient(limit)
+	if err != nil {
+		return err
+	}
+	// The old client has no open transaction between writes; closing it
+	// leaves its producer ID to the new one, whose InitProducerId bumps
+	// the epoch with its first produce.
+	w.cl.Close()
+	w.cl, w.limit = cl, limit
+	s.log.Info("transactional batch limit follows the topics' max.message.bytes", "max_bytes", limit)
+	return nil
 }
 
 // write commits b's records and checkpoint in one transaction. On any
@@ -69,8 +134,12 @@ func (s *Sink) txnClient() (*kgo.Client, error) {
 // s.wmu held.
 func (w *txnWriter) write(ctx context.Context, b *mirror.Batch, ckPart int32) error {
 	s := w.s
+	if err := w.fitBatchLimit(ctx, b); err != nil {
+		return err
+	}
+	w.begun = time.Now()
 	if err := w.cl.BeginTransaction(); err != nil {
-		return w.fail(ctx, fencedKgo(err), "begin transaction")
+		return w.fail(ctx, w.fencedOrExpired(err), "begin transaction")
 	}
 	var failed error
 	done := make(chan error, len(b.Records)+1)
@@ -112,6 +181,9 @@ func (w *txnWriter) write(ctx context.Context, b *mirror.Batch, ckPart int32) er
 	if err := w.cl.Flush(ctx); err != nil {
 		return w.fail(ctx, err, "flush transaction")
 	}
+	if w.beforeCommit != nil {
+		w.beforeCommit(ctx)
+	}
 	for i := 0; i < n; i++ {
 		if err := <-done; err != nil && failed == nil {
 			failed = err
@@ -121,10 +193,10 @@ func (w *txnWriter) write(ctx context.Context, b *mirror.Batch, ckPart int32) er
 		if isTooLarge(failed) {
 			failed = fmt.Errorf("%w: %w", mirror.ErrRecordTooLarge, failed)
 		}
-		return w.fail(ctx, fencedKgo(failed), "produce in transaction")
+		return w.fail(ctx, w.fencedOrExpired(failed), "produce in transaction")
 	}
 	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return w.fail(ctx, fencedKgo(err), fmt.Sprintf("commit transaction of %d records", len(b.Records)))
+		return w.fail(ctx, w.fencedOrExpired(err), fmt.Sprintf("commit transaction of %d records", len(b.Records)))
 	}
 	return nil
 }
@@ -143,26 +215,117 @@ func (w *txnWriter) fail(ctx context.Context, err error, what string) error {
 	// A fresh client for the next write; its producer ID loads (and its
 	// InitProducerId aborts anything left open) with its first produce. A
 	// fenced flow stops, and the fresh client is only closed.
-	if cl, cerr := s.txnClient(); cerr == nil {
+	if cl, cerr := s.txnClient(w.limit); cerr == nil {
 		w.cl = cl
 	} else {
 		s.log.Warn("restarting the transactional producer failed", "err", cerr)
 	}
-	return s.c.errorf(err, "%s", what)
+	return s.c.errorf(s.c.cfg.kgoAuthFailure(err), "%s", what)
+}
+
+// fencedOrExpired classifies err, an error of the open transaction. A
+// fencing error (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH) means a newer
+// instance took over — mirror.ErrFenced, the flow stops — unless the
+// transaction is older than the transaction timeout: then the target
+// aborted it and bumped the epoch itself, and the error is a plain,
+// retriable one (fail replaces the client and the flow rewinds).
+func (w *txnWriter) fencedOrExpired(err error) error {
+	if !isFencedKgo(err) {
+		return err
+	}
+	open := time.Since(w.begun)
+	if open <= w.s.opts.TransactionTimeout {
+		return fencedKgo(err)
+	}
+	w.s.log.Warn("the target aborted a transaction open longer than its timeout; retrying with a new producer",
+		"transactional_id", w.s.opts.TransactionalID, "open_for", open.Round(time.Millisecond),
+		"transaction_timeout", w.s.opts.TransactionTimeout)
+	return fmt.Errorf("%w: transaction open for %v, past the transaction timeout %v: %w",
+		ErrTransactionExpired, open.Round(time.Millisecond), w.s.opts.TransactionTimeout, err)
 }
 
 func (w *txnWriter) close() { w.cl.Close() }
 
+// ErrTransactionExpired is returned (wrapped) by an exactly-once Write
+// whose transaction the target aborted for staying open longer than
+// SinkOptions.TransactionTimeout. It is retriable: the next Write uses a
+// new producer.
+var ErrTransactionExpired = errors.New("transaction expired on the target")
+
 // kgoSecurityOpts are the franz-go options for the cluster's TLS and SASL
-// settings, mirroring what saramaConfig applies to sarama.
-func (c *Config) kgoSecurityOpts() []kgo.Opt { return nil }
+// settings, mirroring what applySecurity sets on sarama: connections go
+// through the same dialer (TLS handshake with c's tls.Config, refused
+// certificates and credentials recorded as *AuthError), and franz-go runs
+// the SASL exchange. c has been filled.
+func (c *Config) kgoSecurityOpts() []kgo.Opt {
+	if c.TLS == nil && c.SASL == nil {
+		return nil
+	}
+	d := &dialer{cfg: c, net: net.Dialer{Timeout: kgoDialTimeout, KeepAlive: kgoKeepAlive}}
+	opts := []kgo.Opt{kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+		return d.Dial(network, host)
+	})}
+	if s := c.SASL; s != nil {
+		switch s.Mechanism {
+		case SASLPlain:
+			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()))
+		case SASLScramSHA256:
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism()))
+		case SASLScramSHA512:
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
+		}
+	}
+	return opts
+}
+
+// Dial settings of the transactional client (franz-go's defaults).
+const (
+	kgoDialTimeout = 10 * time.Second
+	kgoKeepAlive   = 30 * time.Second
+)
+
+// kgoAuthFailure returns the *AuthError that err, an error of a franz-go
+// client of c, stands for, or err itself. The dialer records refusals it
+// sees on the wire (TLS, a connection closed in answer to
+// SaslAuthenticate); franz-go itself reports a SaslAuthenticate error code
+// and a SCRAM server signature that does not verify. No password is
+// involved in any of these errors.
+func (c *Config) kgoAuthFailure(err error) error {
+	if err == nil || c.sec == nil {
+		return err
+	}
+	if ae := c.authFailure(err); ae != nil {
+		return ae
+	}
+	if ae := c.sec.refused.Load(); ae != nil {
+		return ae
+	}
+	if c.SASL == nil {
+		return err
+	}
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		reason := "wrong credentials"
+		var ke *kerr.Error
+		if errors.As(err, &ke) && ke.Message != "" && ke.Message != kerr.SaslAuthenticationFailed.Message {
+			reason += " (broker: " + ke.Message + ")"
+		}
+		return c.sec.refuse(&AuthError{Cluster: c.Name, Stage: c.saslStage(), Reason: reason, Err: kerr.SaslAuthenticationFailed})
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return c.sec.refuse(&AuthError{Cluster: c.Name, Stage: c.saslStage(),
+			Reason: fmt.Sprintf("the broker does not enable mechanism %s", c.SASL.Mechanism), Err: kerr.UnsupportedSaslMechanism})
+	}
+	return err
+}
+
+// isFencedKgo reports whether err is one of franz-go's fencing errors.
+func isFencedKgo(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
 
 // fencedKgo marks franz-go's fencing errors as mirror.ErrFenced.
 func fencedKgo(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+	if isFencedKgo(err) {
 		return fmt.Errorf("%w: %w", mirror.ErrFenced, err)
 	}
 	return err

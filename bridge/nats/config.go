@@ -46,7 +46,9 @@ const (
 	// DefaultPublishMaxPending bounds a JetStream sink's unacknowledged
 	// asynchronous publishes; a batch larger than this waits for acks.
 	DefaultPublishMaxPending = 16384
-	// DefaultPublishTimeout bounds the wait for one PubAck.
+	// DefaultPublishTimeout bounds a JetStream sink's wait for the PubAcks
+	// of a batch once it is published, and each wait for room under
+	// DefaultPublishMaxPending.
 	DefaultPublishTimeout = 30 * time.Second
 	// DefaultCoreBuffer is how many core NATS messages a core source buffers
 	// before the client drops them (a slow consumer: at-most-once).
@@ -166,17 +168,17 @@ func (m *Mapping) fill() {
 	}
 }
 
-// DurableName is the default durable consumer name of a job's JetStream
-// source: "tributary-" and the job name with characters a consumer name
-// cannot hold ('.', '*', '>', blanks) replaced by '_'.
-func DurableName(job string) string {
+// DurableName is the default durable consumer name of a flow's JetStream
+// source: "tributary-" and the flow ID (job/target) with characters a
+// consumer name cannot hold ('.', '*', '>', '/', blanks) replaced by '_'.
+func DurableName(flow string) string {
 	return "tributary-" + strings.Map(func(r rune) rune {
 		switch r {
 		case '.', '*', '>', ' ', '\t', '\r', '\n', '/', '\\':
 			return '_'
 		}
 		return r
-	}, job)
+	}, flow)
 }
 
 // ErrConfig is matched by errors of a Config or Mapping that cannot work.
@@ -261,6 +263,12 @@ func connect(c *Config) (*nats.Conn, error) {
 			opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
 		}
 	}
+	// No reconnect buffer: a message published while the connection is
+	// down would be stored after the reconnect, ahead of earlier ones
+	// whose PubAck was lost with the connection (which the flow's rewind
+	// then stores after it), breaking order per subject. Publishing fails
+	// instead, and the flow rewinds.
+	opts = append(opts, nats.ReconnectBufSize(-1))
 	nc, err := nats.Connect(strings.Join(c.Servers, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: connect to %s: %w", c.Name, strings.Join(c.Servers, ","), err)

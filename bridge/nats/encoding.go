@@ -114,8 +114,13 @@ func newCodec(m *Mapping) (*codec, error) {
 // reserved reports whether a header name belongs to the bridge or to NATS:
 // a Kafka header with such a name is written escaped.
 func (c *codec) reserved(name string) bool {
-	l := strings.ToLower(name)
-	return strings.HasPrefix(l, "nats-") || strings.HasPrefix(l, "tributary-") || l == strings.ToLower(c.keyHeader)
+	return hasPrefixFold(name, "nats-") || hasPrefixFold(name, "tributary-") || strings.EqualFold(name, c.keyHeader)
+}
+
+// hasPrefixFold is strings.HasPrefix under Unicode case folding, without
+// allocating.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func (c *codec) headerName(name string) string {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +28,20 @@ type Sink struct {
 	kv    jetstream.KeyValue  // nil when checkpoints cannot be kept
 
 	published, duplicates atomic.Int64
+
+	// acks tallies the PubAcks of the batch being written; the JetStream
+	// client's handlers (onAck, onPublishError) fill it.
+	acksMu sync.Mutex
+	acks   ackTally
+	// stallWait bounds PublishMsgAsync's wait for room under
+	// DefaultPublishMaxPending; made once, not per message.
+	stallWait jetstream.PublishOpt
+}
+
+// ackTally is what the PubAcks of one batch said.
+type ackTally struct {
+	stored, duplicates int64
+	err                error // the first failure
 }
 
 // NewSink connects to the servers of cfg and prepares writing as m says:
@@ -44,13 +60,15 @@ func NewSink(ctx context.Context, cfg Config, m Mapping) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, m: m, log: cfg.logger(), codec: cd, nc: nc}
+	s := &Sink{cfg: cfg, m: m, log: cfg.logger(), codec: cd, nc: nc, stallWait: jetstream.WithStallWait(DefaultPublishTimeout)}
 	fail := func(err error) (*Sink, error) {
 		nc.Close()
 		return nil, err
 	}
+	// No per-message ack timeout (it costs a timer per message):
+	// writeStream bounds the wait for a whole batch instead.
 	s.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(DefaultPublishMaxPending),
-		jetstream.WithPublishAsyncTimeout(DefaultPublishTimeout))
+		jetstream.WithPublishAsyncAckHandler(s.onAck), jetstream.WithPublishAsyncErrHandler(s.onPublishError))
 	if err != nil {
 		return fail(fmt.Errorf("cluster %s: JetStream: %w", cfg.Name, err))
 	}
@@ -186,9 +204,21 @@ func (s *Sink) encode(a *msgArena, r *mirror.OutRecord) (*nats.Msg, error) {
 	return msg, nil
 }
 
-// writeStream publishes asynchronously and waits for every PubAck.
+// writeStream publishes asynchronously and waits for every PubAck: the
+// JetStream client's handlers tally them, and the wait ends when none is
+// outstanding. Only one batch is in flight at a time (the flow writes
+// serially), so the tally is this batch's.
 func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	// Acks of an abandoned batch (its wait failed) must not count for
+	// this one: let them arrive first.
+	if s.js.PublishAsyncPending() > 0 {
+		if err := s.awaitAcks(ctx); err != nil {
+			return err
+		}
+	}
+	s.acksMu.Lock()
+	s.acks = ackTally{}
+	s.acksMu.Unlock()
 	var a msgArena
 	a.grow(len(recs), textPerMessage)
 	for i := range recs {
@@ -197,42 +227,69 @@ func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
 			return err
 		}
 		msg.Header[HeaderMsgID] = a.value(a.msgID(&recs[i]))
-		f, err := s.js.PublishMsgAsync(msg, jetstream.WithStallWait(DefaultPublishTimeout))
-		if err != nil {
+		if _, err := s.js.PublishMsgAsync(msg, s.stallWait); err != nil {
 			return fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, msg.Subject, err)
 		}
-		futures = append(futures, f)
 	}
-	var stored, dups int64
-	defer func() {
-		s.published.Add(stored)
-		s.duplicates.Add(dups)
-		if m := s.cfg.Metrics; m != nil {
-			m.Published.WithLabelValues(s.cfg.Name, s.m.Stream).Add(float64(stored))
-			m.Duplicates.WithLabelValues(s.cfg.Name, s.m.Stream).Add(float64(dups))
-		}
-		if dups > 0 {
-			s.log.Info("JetStream dropped duplicates", "stream", s.m.Stream, "duplicates", dups, "stored", stored)
-		}
-	}()
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			if ack.Stream != s.m.Stream {
-				return fmt.Errorf("cluster %s: subject %s is stored by stream %s, not %s", s.cfg.Name, f.Msg().Subject, ack.Stream, s.m.Stream)
-			}
-			if ack.Duplicate {
-				dups++
-			} else {
-				stored++
-			}
-		case err := <-f.Err():
-			return fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, f.Msg().Subject, err)
-		case <-ctx.Done():
-			return fmt.Errorf("cluster %s: waiting for PubAcks: %w", s.cfg.Name, ctx.Err())
-		}
+	waitErr := s.awaitAcks(ctx)
+	s.acksMu.Lock()
+	t := s.acks
+	s.acksMu.Unlock()
+	s.published.Add(t.stored)
+	s.duplicates.Add(t.duplicates)
+	if m := s.cfg.Metrics; m != nil {
+		m.Published.WithLabelValues(s.cfg.Name, s.m.Stream).Add(float64(t.stored))
+		m.Duplicates.WithLabelValues(s.cfg.Name, s.m.Stream).Add(float64(t.duplicates))
 	}
-	return nil
+	if t.duplicates > 0 {
+		s.log.Info("JetStream dropped duplicates", "stream", s.m.Stream, "duplicates", t.duplicates, "stored", t.stored)
+	}
+	if t.err != nil {
+		return t.err
+	}
+	return waitErr
+}
+
+// awaitAcks waits until no asynchronous publish awaits its PubAck, for at
+// most DefaultPublishTimeout.
+func (s *Sink) awaitAcks(ctx context.Context) error {
+	timeout := time.NewTimer(DefaultPublishTimeout)
+	defer timeout.Stop()
+	select {
+	case <-s.js.PublishAsyncComplete():
+		return nil
+	case <-timeout.C:
+		return fmt.Errorf("cluster %s: %d PubAcks outstanding after %s: %w", s.cfg.Name, s.js.PublishAsyncPending(),
+			DefaultPublishTimeout, jetstream.ErrAsyncPublishTimeout)
+	case <-ctx.Done():
+		return fmt.Errorf("cluster %s: waiting for PubAcks: %w", s.cfg.Name, ctx.Err())
+	}
+}
+
+// onAck tallies a PubAck. It runs on the JetStream client's ack goroutine.
+func (s *Sink) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	s.acksMu.Lock()
+	defer s.acksMu.Unlock()
+	switch {
+	case ack.Stream != s.m.Stream:
+		if s.acks.err == nil {
+			s.acks.err = fmt.Errorf("cluster %s: subject %s is stored by stream %s, not %s", s.cfg.Name, m.Subject, ack.Stream, s.m.Stream)
+		}
+	case ack.Duplicate:
+		s.acks.duplicates++
+	default:
+		s.acks.stored++
+	}
+}
+
+// onPublishError keeps the first failed publish of a batch. It runs on the
+// JetStream client's ack goroutine.
+func (s *Sink) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	s.acksMu.Lock()
+	defer s.acksMu.Unlock()
+	if s.acks.err == nil {
+		s.acks.err = fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, m.Subject, err)
+	}
 }
 
 // writeCore publishes and flushes: the server has then received every

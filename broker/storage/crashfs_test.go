@@ -21,10 +21,11 @@ import (
 // Simplification: directories themselves (MkdirAll) and RemoveAll are
 // durable at once.
 type crashFS struct {
-	mu     sync.Mutex
-	gen    int // bumped by Crash; older handles fail
-	dirs   map[string]*crashDir
-	inodes map[*crashInode]struct{}
+	mu      sync.Mutex
+	gen     int   // bumped by Crash; older handles fail
+	syncErr error // if set, File.Sync fails with it and makes nothing durable
+	dirs    map[string]*crashDir
+	inodes  map[*crashInode]struct{}
 }
 
 type crashDir struct {
@@ -277,8 +278,19 @@ func (f *crashFile) Sync() error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	if f.fsys.syncErr != nil {
+		return f.fsys.syncErr
+	}
 	f.ino.durable = bytes.Clone(f.ino.data)
 	return nil
+}
+
+// FailSyncs makes every File.Sync fail with err (nil: succeed again), as
+// when the disk reports an I/O error; the failed Syncs make nothing durable.
+func (c *crashFS) FailSyncs(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.syncErr = err
 }
 
 func (f *crashFile) Truncate(size int64) error {

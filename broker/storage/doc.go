@@ -146,14 +146,15 @@
 // the log end offset), by temp file + fsync + rename + directory fsync:
 //
 //	0   4  CRC-32C (uint32) of bytes 4..end
-//	4   2  version (int16) = 1
+//	4   2  version (int16) = 2
 //	6   8  offset (int64), equal to the name
 //	14  4  producer count (int32)
 //	18  ...producers, each:
 //	       0   8  producer ID (int64)
 //	       8   2  producer epoch (int16)
 //	       10  8  first offset of its open transaction (int64, -1 if none)
-//	       18  8  max timestamp of its last batch (int64), for expiration
+//	       18  8  broker time of its last append (int64, Unix ms, from
+//	              Options.Now), for expiration
 //	       26  1  number of recent batches n (0..5)
 //	       27  n × 32 bytes, oldest first:
 //	           0   4  first sequence (int32)
@@ -161,6 +162,15 @@
 //	           8   8  first offset (int64)
 //	           16  8  last offset (int64)
 //	           24  8  max timestamp (int64)
+//
+// Version 1 had the same layout, but bytes 18..26 of a producer held the
+// max record timestamp of its last batch; expiry by the records' own
+// timestamps dropped the dedup state of producers writing old timestamps (a
+// mirror keeping the source's CreateTimes), so a retry was appended twice.
+// A version 1 snapshot still loads: its producers' last-append time is set
+// to the broker's clock at the load. Producers replayed from the log after
+// the snapshot likewise get the clock at the replay, so recovery only ever
+// postpones an expiry (ProducerIDExpiration) and never advances one.
 //
 // Retention deletes the snapshots below the new log start offset except the
 // newest of them, so there is always a snapshot to start from if there ever

@@ -25,6 +25,10 @@ var (
 	// ErrOffsetOutOfRange: a read below the log start offset or above the log
 	// end offset.
 	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrLogFailed: a write or fsync failed in a way that cannot be undone;
+	// the log refuses appends and syncs until it is reopened, and recovery
+	// decides what survived. Maps onto KAFKA_STORAGE_ERROR.
+	ErrLogFailed = errors.New("storage: log failed")
 	// ErrClosed: the log or allocator has been closed.
 	ErrClosed = errors.New("storage: closed")
 )

@@ -104,7 +104,7 @@ type Log struct {
 	snapshots     []int64 // offsets of producer snapshots on disk, sorted
 	changed       chan struct{}
 	closed        bool
-	failed        error // a write failed and could not be undone: refuse appends
+	failed        error // wraps ErrLogFailed: a write or fsync failed and could not be undone; refuse appends and syncs
 }
 
 // Open opens the log in dir, creating dir if missing, and recovers it:
@@ -236,7 +236,7 @@ func (l *Log) appendLocked(batch []byte, hp *BatchHeader, origin Origin, leaderE
 	pos := seg.size
 	if _, err := seg.log.Write(batch); err != nil {
 		if terr := seg.log.Truncate(pos); terr != nil {
-			l.failed = fmt.Errorf("segment %d: write failed (%v) and truncate failed: %w", seg.base, err, terr)
+			l.failed = fmt.Errorf("%w: segment %d: write failed (%v) and truncate failed: %w", ErrLogFailed, seg.base, err, terr)
 		}
 		return AppendResult{}, fmt.Errorf("write segment %d: %w", seg.base, err)
 	}
@@ -247,7 +247,7 @@ func (l *Log) appendLocked(batch []byte, hp *BatchHeader, origin Origin, leaderE
 	}
 	l.size += int64(len(batch))
 	l.leo = res.LastOffset + 1
-	if aborted, ok := l.applyProducer(&h, h.IsControl() && isAbortMarker(batch)); ok {
+	if aborted, ok := l.applyProducer(&h, h.IsControl() && isAbortMarker(batch), now.UnixMilli()); ok {
 		if err := seg.appendAborted(aborted); err != nil {
 			// The marker is in the log; recovery regenerates entries
 			// after the latest producer snapshot, not before it.
@@ -277,6 +277,10 @@ func (l *Log) awaitDurable(target int64) error {
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
+	}
+	if l.failed != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("sync failed log: %w", l.failed)
 	}
 	type pending struct {
 		seg  *segment
@@ -309,10 +313,25 @@ func (l *Log) awaitDurable(target int64) error {
 		p.seg.release()
 	}
 	if err != nil {
+		l.failSyncLocked(err)
 		return err
 	}
 	l.markDurableLocked(end)
 	return nil
+}
+
+// failSyncLocked marks the log failed after an fsync error. After a failed
+// fsync the kernel may have dropped the dirty pages and cleared the error, so
+// a later fsync can succeed without the bytes being on disk: nothing written
+// since the last good fsync may ever be called durable, and appends and syncs
+// are refused until the log is reopened, when recovery decides what survived
+// (the approach of PostgreSQL and etcd). l.mu held (write).
+func (l *Log) failSyncLocked(err error) {
+	if l.failed == nil {
+		l.failed = fmt.Errorf("%w: fsync failed, reopen to recover: %w", ErrLogFailed, err)
+		l.logger.Error("fsync failed; log refuses appends until reopened", "err", err)
+		l.notifyLocked()
+	}
 }
 
 // markDurableLocked records that offsets below end are fsynced. l.mu held
@@ -358,6 +377,7 @@ func (l *Log) roll() (*segment, error) {
 		return nil, err
 	}
 	if err := old.sync(); err != nil {
+		l.failSyncLocked(err)
 		return nil, err
 	}
 	old.syncedSize, old.indexDirty = old.size, false
@@ -367,7 +387,9 @@ func (l *Log) roll() (*segment, error) {
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		seg.release()
-		return nil, fmt.Errorf("sync dir after creating segment %d: %w", seg.base, err)
+		err = fmt.Errorf("sync dir after creating segment %d: %w", seg.base, err)
+		l.failSyncLocked(err)
+		return nil, err
 	}
 	l.segs = append(l.segs, seg)
 	if err := l.writeSnapshot(seg.base); err != nil {
@@ -552,6 +574,10 @@ func (l *Log) Sync() error {
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	if l.failed != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("sync failed log: %w", l.failed)
+	}
 	type pending struct {
 		seg  *segment
 		size int64
@@ -582,7 +608,9 @@ func (l *Log) Sync() error {
 		}
 		p.seg.release()
 	}
-	if err == nil {
+	if err != nil {
+		l.failSyncLocked(err)
+	} else {
 		l.markDurableLocked(leo)
 	}
 	if err == nil && leo > l.recoveryPoint && !l.closed {
@@ -641,6 +669,15 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.notifyLocked()
+	if l.failed != nil {
+		// Nothing is flushed or marked clean: a retried fsync may succeed
+		// without the lost bytes on disk, so recovery at the next open
+		// decides what survived.
+		for _, s := range l.segs {
+			s.release()
+		}
+		return nil
+	}
 	var errs []error
 	active := l.segs[len(l.segs)-1]
 	if err := active.appendTimeEntry(); err != nil {
@@ -716,7 +753,7 @@ func (l *Log) EnforceRetention() (segmentsDeleted int, err error) {
 	}
 	if exp := l.cfg.ProducerIDExpiration; exp > 0 {
 		for id, p := range l.producers {
-			if p.txnFirst < 0 && p.lastTS < nowMs-exp.Milliseconds() {
+			if p.txnFirst < 0 && p.lastAppendMs < nowMs-exp.Milliseconds() {
 				delete(l.producers, id)
 			}
 		}

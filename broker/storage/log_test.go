@@ -690,3 +690,65 @@ func TestCorruptEpochCheckpointRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// A failed fsync fails the log: the bytes it did not make durable are never
+// reported durable by a later successful fsync, appends and syncs are refused
+// until the log is reopened, and recovery keeps only what was fsynced.
+func TestFsyncFailureFailsLog(t *testing.T) {
+	errIO := errors.New("injected EIO")
+	for _, mode := range []FsyncMode{FsyncAlways, FsyncInterval} {
+		t.Run(FsyncPolicy{Mode: mode}.String(), func(t *testing.T) {
+			fsys := newCrashFS()
+			cfg := DefaultConfig()
+			cfg.Fsync = FsyncPolicy{Mode: mode, Interval: time.Hour}
+			l := openTestLog(t, fsys, "/p", cfg, newTestClock())
+			mustAppend(t, l, plainBatch("a", 2, 1), OriginClient) // 0-1
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+
+			fsys.FailSyncs(errIO)
+			_, err := l.Append(plainBatch("b", 3, 1), OriginClient, 0) // 2-4, never durable
+			if mode == FsyncAlways {
+				if !errors.Is(err, errIO) {
+					t.Fatalf("append with failing fsync: %v, want the fsync error", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Sync(); !errors.Is(err, errIO) {
+					t.Fatalf("sync: %v, want the fsync error", err)
+				}
+			}
+			fsys.FailSyncs(nil) // the disk "recovers": a retried fsync would succeed
+
+			if _, err := l.Append(plainBatch("c", 1, 1), OriginClient, 0); !errors.Is(err, ErrLogFailed) {
+				t.Fatalf("append after failed fsync: %v, want ErrLogFailed", err)
+			}
+			if err := l.Sync(); !errors.Is(err, ErrLogFailed) {
+				t.Fatalf("sync after failed fsync: %v, want ErrLogFailed", err)
+			}
+			if mode == FsyncAlways && l.HighWatermark() != 2 {
+				t.Fatalf("high watermark %d moved over un-fsynced data, want 2", l.HighWatermark())
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			fsys.Crash()
+			l = openTestLog(t, fsys, "/p", cfg, newTestClock())
+			defer l.Close()
+			if leo := l.LogEndOffset(); leo != 2 {
+				t.Fatalf("log end offset after recovery %d, want 2 (only the fsynced batch)", leo)
+			}
+			mustAppend(t, l, plainBatch("d", 1, 1), OriginClient)
+			if err := l.Sync(); err != nil {
+				t.Fatalf("sync after reopen: %v", err)
+			}
+			if got := readAllRecords(t, l, 0, l.LogEndOffset()); len(got) != 3 || string(got[2].Value) != "d-0" {
+				t.Fatalf("records after reopen: %d, want 3 ending with d-0", len(got))
+			}
+		})
+	}
+}

@@ -25,7 +25,10 @@ type producerState struct {
 	batches  [maxBatchesPerProducer]batchMeta // oldest first
 	nBatches int
 	txnFirst int64 // first offset of the open transaction, -1 if none
-	lastTS   int64 // largest timestamp of its last batch, for expiration
+	// lastAppendMs is the broker's clock (Options.Now, Unix ms) at its last
+	// append, for expiration. Not the records' timestamps: a mirror keeps
+	// the source's old CreateTimes, and a producer's clock is not ours.
+	lastAppendMs int64
 }
 
 func (p *producerState) last() *batchMeta {
@@ -97,8 +100,10 @@ func (l *Log) checkProducer(h *BatchHeader, origin Origin) (*batchMeta, error) {
 // state: epoch, recent batches and transactions. abort tells whether a
 // control batch is an abort marker; if it ends an open transaction, the
 // aborted transaction is returned (ok true) for the aborted-transaction
-// index. It is used by Append and by the replay at recovery. l.mu held.
-func (l *Log) applyProducer(h *BatchHeader, abort bool) (aborted AbortedTxn, ok bool) {
+// index. nowMs is the broker's clock (Unix ms) at the append, or at the
+// replay, which restarts the expiry clock of the producers it sees. It is
+// used by Append and by the replay at recovery. l.mu held.
+func (l *Log) applyProducer(h *BatchHeader, abort bool, nowMs int64) (aborted AbortedTxn, ok bool) {
 	if h.ProducerID < 0 {
 		return AbortedTxn{}, false
 	}
@@ -111,7 +116,7 @@ func (l *Log) applyProducer(h *BatchHeader, abort bool) (aborted AbortedTxn, ok 
 		p.epoch = h.ProducerEpoch
 		p.nBatches = 0
 	}
-	p.lastTS = h.MaxTimestamp
+	p.lastAppendMs = max(p.lastAppendMs, nowMs)
 	switch {
 	case h.IsControl():
 		if p.txnFirst < 0 {
@@ -160,8 +165,13 @@ func (l *Log) recomputeFirstOpenTxn() {
 
 const noTxn = int64(1<<63 - 1)
 
+// Producer snapshot versions (format in doc.go). Version 1 kept the max
+// record timestamp of the producer's last batch where version 2 keeps the
+// broker's clock at its last append; a version 1 snapshot still loads, its
+// producers' expiry clock restarting at the load.
 const (
-	snapshotVersion      = 1
+	snapshotVersionV1    = 1
+	snapshotVersion      = 2
 	snapshotHeaderSize   = 4 + 2 + 8 + 4
 	snapshotProducerSize = 8 + 2 + 8 + 8 + 1
 	snapshotBatchSize    = 4 + 4 + 8 + 8 + 8
@@ -178,7 +188,7 @@ func (l *Log) encodeSnapshot(offset int64) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(p.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(p.txnFirst))
-		b = binary.BigEndian.AppendUint64(b, uint64(p.lastTS))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.lastAppendMs))
 		b = append(b, byte(p.nBatches))
 		for i := 0; i < p.nBatches; i++ {
 			m := &p.batches[i]
@@ -195,10 +205,16 @@ func (l *Log) encodeSnapshot(offset int64) []byte {
 
 var errBadSnapshot = errors.New("invalid producer snapshot")
 
-// decodeSnapshot parses a snapshot written at offset.
-func decodeSnapshot(b []byte, offset int64) (map[int64]*producerState, error) {
+// decodeSnapshot parses a snapshot written at offset. nowMs (Unix ms) is
+// the last-append time given to the producers of a version 1 snapshot,
+// which does not have one.
+func decodeSnapshot(b []byte, offset, nowMs int64) (map[int64]*producerState, error) {
 	if len(b) < snapshotHeaderSize || crc32.Checksum(b[4:], castagnoli) != binary.BigEndian.Uint32(b) ||
-		binary.BigEndian.Uint16(b[4:]) != snapshotVersion || int64(binary.BigEndian.Uint64(b[6:])) != offset {
+		int64(binary.BigEndian.Uint64(b[6:])) != offset {
+		return nil, errBadSnapshot
+	}
+	version := binary.BigEndian.Uint16(b[4:])
+	if version != snapshotVersionV1 && version != snapshotVersion {
 		return nil, errBadSnapshot
 	}
 	n := int(binary.BigEndian.Uint32(b[14:]))
@@ -210,10 +226,13 @@ func decodeSnapshot(b []byte, offset int64) (map[int64]*producerState, error) {
 		}
 		id := int64(binary.BigEndian.Uint64(b))
 		p := &producerState{
-			epoch:    int16(binary.BigEndian.Uint16(b[8:])),
-			txnFirst: int64(binary.BigEndian.Uint64(b[10:])),
-			lastTS:   int64(binary.BigEndian.Uint64(b[18:])),
-			nBatches: int(b[26]),
+			epoch:        int16(binary.BigEndian.Uint16(b[8:])),
+			txnFirst:     int64(binary.BigEndian.Uint64(b[10:])),
+			lastAppendMs: int64(binary.BigEndian.Uint64(b[18:])),
+			nBatches:     int(b[26]),
+		}
+		if version == snapshotVersionV1 {
+			p.lastAppendMs = nowMs // v1 held a record timestamp
 		}
 		b = b[snapshotProducerSize:]
 		if p.nBatches > maxBatchesPerProducer || len(b) < p.nBatches*snapshotBatchSize {

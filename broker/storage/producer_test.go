@@ -2,11 +2,13 @@ package storage
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"math"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // idemBatch is an idempotent batch of n records.
@@ -311,5 +313,81 @@ func TestAbortedTransactionIndex(t *testing.T) {
 	check("truncated", 0, 7, want[:1])
 	if l.LastStableOffset() != 5 {
 		t.Fatalf("LSO %d with the reopened transaction", l.LastStableOffset())
+	}
+}
+
+// Producer state expires by the broker's clock at append time, not by the
+// records' timestamps: a mirror keeps the source's old CreateTimes, and its
+// retries must still be recognised after a retention run.
+func TestProducerExpiryUsesBrokerClock(t *testing.T) {
+	fsys := newCrashFS()
+	clock := newTestClock()
+	cfg := DefaultConfig()
+	l := openTestLog(t, fsys, "/p", cfg, clock)
+	defer func() { l.Close() }()
+	old := clock.Now().Add(-48 * time.Hour).UnixMilli()
+	batch := func(seq int32) []byte { return EncodeBatch(records("m", 1, old), 9, 0, seq) }
+	first := mustAppend(t, l, batch(0), OriginClient)
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.Append(batch(0), OriginClient, 0); err != nil || !res.Duplicate || res.BaseOffset != first.BaseOffset {
+		t.Fatalf("retry of a batch with old timestamps after retention: %+v %v", res, err)
+	}
+
+	// The snapshot keeps the append time: after a restart the state is
+	// still there, and it expires once idle past ProducerIDExpiration.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTestLog(t, fsys, "/p", cfg, clock)
+	clock.Advance(cfg.ProducerIDExpiration - time.Minute)
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.Append(batch(0), OriginClient, 0); err != nil || !res.Duplicate {
+		t.Fatalf("retry after restart, within expiration: %+v %v", res, err)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.Append(batch(0), OriginClient, 0); err != nil || res.Duplicate || res.BaseOffset != 1 {
+		t.Fatalf("batch after the producer expired: %+v %v, want a new append at 1", res, err)
+	}
+}
+
+// A version 1 snapshot (last-batch record timestamp in place of the append
+// time) still loads; its producers' expiry clock restarts at the load.
+func TestProducerSnapshotV1Loads(t *testing.T) {
+	fsys := newCrashFS()
+	clock := newTestClock()
+	cfg := DefaultConfig()
+	l := openTestLog(t, fsys, "/p", cfg, clock)
+	old := clock.Now().Add(-48 * time.Hour).UnixMilli()
+	first := mustAppend(t, l, EncodeBatch(records("m", 2, old), 9, 0, 0), OriginClient)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the close snapshot as version 1 wrote it.
+	path := "/p/" + fileName(2, snapshotSuffix)
+	b, ok := fsys.fileData(path)
+	if !ok {
+		t.Fatalf("no snapshot at 2: %v", fileNames(t, fsys, "/p"))
+	}
+	binary.BigEndian.PutUint16(b[4:], snapshotVersionV1)
+	binary.BigEndian.PutUint64(b[snapshotHeaderSize+18:], uint64(old))
+	binary.BigEndian.PutUint32(b[0:], crc32.Checksum(b[4:], castagnoli))
+	if err := fsys.setFileData(path, b); err != nil {
+		t.Fatal(err)
+	}
+	l = openTestLog(t, fsys, "/p", cfg, clock)
+	defer l.Close()
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Append(EncodeBatch(records("m", 2, old), 9, 0, 0), OriginClient, 0)
+	if err != nil || !res.Duplicate || res.BaseOffset != first.BaseOffset {
+		t.Fatalf("retry after loading a version 1 snapshot: %+v %v", res, err)
 	}
 }

@@ -278,7 +278,7 @@ func (l *Log) recoverProducers() error {
 			b, err := readFile(l.fsys, path)
 			var producers map[int64]*producerState
 			if err == nil {
-				producers, err = decodeSnapshot(b, off)
+				producers, err = decodeSnapshot(b, off, l.now().UnixMilli())
 			}
 			if err != nil {
 				l.logger.Warn("ignoring producer snapshot", "offset", off, "err", err)
@@ -312,6 +312,7 @@ func (l *Log) recoverProducers() error {
 	if from >= l.leo {
 		return nil
 	}
+	replayMs := l.now().UnixMilli()
 	return l.walk(from, func(s *segment, h *BatchHeader, pos int64) error {
 		if h.BaseOffset < from {
 			return nil
@@ -324,7 +325,7 @@ func (l *Log) recoverProducers() error {
 			}
 			abort = isAbortMarker(batch)
 		}
-		if aborted, ok := l.applyProducer(h, abort); ok {
+		if aborted, ok := l.applyProducer(h, abort, replayMs); ok {
 			return s.appendAborted(aborted)
 		}
 		return nil

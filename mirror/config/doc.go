@@ -52,7 +52,7 @@
 //	      key_header: Tributary-Key      # the header carrying the Kafka key
 //	      checkpoint_bucket: tributary_checkpoints  # targets: key-value bucket of checkpoints
 //	      # sources only: topic: orders (default: the stream's name), durable:
-//	      # tributary-JOB, ack_wait: 5m, max_ack_pending: 25000
+//	      # tributary-JOB_TARGET (one per flow), ack_wait: 5m, max_ack_pending: 25000
 //
 // Defaults: rename identity, partitioning preserve, start earliest, no rate
 // limit, oversized fail, topic_sync {create: true, configs: [],

@@ -266,6 +266,9 @@ func (d *decoder) natsJob(m map[string]*yaml.Node, n *yaml.Node, field string, j
 			if !natsNameRE.MatchString(s) {
 				d.errorf(x, field+".durable", "bad consumer name %q (no blanks, '.', '*', '>', '/')", s)
 			}
+			if len(j.Targets) > 1 {
+				d.errorf(x, field+".durable", "one durable consumer cannot serve %d targets, which each read at their own pace: leave durable out (each flow then gets tributary-JOB_TARGET)", len(j.Targets))
+			}
 			nj.Durable = s
 		}
 	}

@@ -143,6 +143,11 @@ jobs:
     targets: [k]
     nats: {stream: ORDERS, subject: "x.{key}", durable: a.b}
 `, []string{`presents one topic, "ORDERS"`, "subject: applies to a NATS target only", "durable: bad consumer name"}},
+		{"one durable for several targets", `  - name: j
+    sources: [{cluster: n, topics: [ORDERS]}]
+    targets: [k, k2]
+    nats: {stream: ORDERS, durable: mine}
+`, []string{`unknown cluster "k2"`, "one durable consumer cannot serve 2 targets"}},
 		{"target mistakes", `  - name: j
     sources: [{cluster: k, topics: [t]}]
     targets: [n]

@@ -133,6 +133,9 @@ func (r *Runner) RunConsul(ctx context.Context, opts ConsulOptions) error {
 	if opts.File != nil {
 		for _, j := range opts.File.Jobs {
 			w.valid[j.Name] = &config.File{Path: opts.File.Path, Clusters: opts.File.Clusters, Jobs: []mirror.JobSpec{j}}
+			if n := opts.File.NATS[j.Name]; n != nil {
+				w.valid[j.Name].NATS = map[string]*config.NATSJob{j.Name: n}
+			}
 			w.fromFile[j.Name] = true
 		}
 	}
@@ -309,7 +312,7 @@ func (w *consulWorker) apply() {
 	}
 	w.mu.Unlock()
 
-	merged := &config.File{Path: "consul", Clusters: map[string]config.Cluster{}}
+	merged := &config.File{Path: "consul", Clusters: map[string]config.Cluster{}, NATS: map[string]*config.NATSJob{}}
 	for _, f := range files {
 		job := f.Jobs[0]
 		if err := mergeClusters(merged.Clusters, f.Clusters, job); err != nil {
@@ -317,6 +320,9 @@ func (w *consulWorker) apply() {
 			continue
 		}
 		merged.Jobs = append(merged.Jobs, job)
+		if n := f.NATS[job.Name]; n != nil {
+			merged.NATS[job.Name] = n
+		}
 	}
 	for name, c := range merged.Clusters {
 		if c.Consul != nil {

@@ -38,7 +38,9 @@ func (e *Endpoints) natsMapping(cluster string, use mirror.Use) (natsbridge.Mapp
 		DuplicateWindow: nj.DuplicateWindow, RestartBudget: nj.RestartBudget, Subject: nj.Subject, KeyHeader: nj.KeyHeader,
 		Topic: nj.Topic, Durable: nj.Durable, AckWait: nj.AckWait, MaxAckPending: nj.MaxAckPending, CheckpointBucket: nj.CheckpointBucket}
 	if m.Durable == "" {
-		m.Durable = natsbridge.DurableName(use.Job)
+		// One durable consumer per flow: the flows of a job with several
+		// targets each read the stream at their own pace.
+		m.Durable = natsbridge.DurableName(use.Flow)
 	}
 	return m, nil
 }
