@@ -68,7 +68,7 @@ func (c *conn) stopReading() {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
-	reqs := make(chan *request) // unbuffered: see the read-ahead bound on conn
+	reqs := make(chan *request, 16)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

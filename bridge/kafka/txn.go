@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -305,10 +306,11 @@ func (c *Config) kgoAuthFailure(err error) error {
 	}
 	switch {
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		// franz-go words it "<kerr.Error>: <broker's message>".
 		reason := "wrong credentials"
-		var ke *kerr.Error
-		if errors.As(err, &ke) && ke.Message != "" && ke.Message != kerr.SaslAuthenticationFailed.Message {
-			reason += " (broker: " + ke.Message + ")"
+		msg, code := err.Error(), kerr.SaslAuthenticationFailed.Error()+": "
+		if i := strings.Index(msg, code); i >= 0 {
+			reason += " (broker: " + msg[i+len(code):] + ")"
 		}
 		return c.sec.refuse(&AuthError{Cluster: c.Name, Stage: c.saslStage(), Reason: reason, Err: kerr.SaslAuthenticationFailed})
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tributary/tributary/mirror"
@@ -131,6 +133,32 @@ func TestTransactionalTLS(t *testing.T) {
 	t.Logf("%v", err)
 	want := "cluster legacy: TLS: certificate signed by unknown authority (ca_file " + other.file + ")"
 	if !errors.Is(err, mirror.ErrAuth) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v\nwant one matching mirror.ErrAuth starting with\n\t%s", err, want)
+	}
+}
+
+// TestTransactionalSASLErrorCode has the broker answer SaslAuthenticate
+// with SASL_AUTHENTICATION_FAILED and a message, as Apache Kafka does: the
+// transactional client fails with an AuthError quoting the broker.
+func TestTransactionalSASLErrorCode(t *testing.T) {
+	checkGoroutines(t)
+	k := startSASLKfake(t, SASLPlain)
+	k.c.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.c.KeepControl()
+		resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		msg := "Authentication failed: Invalid username or password"
+		resp.ErrorMessage = &msg
+		return resp, nil, true
+	})
+	w, err := openTxnWriter(t, Config{Name: "legacy", Bootstrap: k.addrs, Logger: quietLogger(),
+		SASL: &SASL{Mechanism: SASLPlain, Username: testUser, Password: testPassword}}, SinkOptions{TransactionalID: "tributary-job/secure"})
+	if err == nil {
+		w.close()
+		t.Fatal("the transactional producer started although the broker refused its credentials")
+	}
+	want := `cluster legacy: SASL PLAIN authentication failed for user "mirror": wrong credentials (broker: Authentication failed: Invalid username or password)`
+	if !strings.HasPrefix(err.Error(), want) || !errors.Is(err, mirror.ErrAuth) || strings.Contains(err.Error(), testPassword) {
 		t.Fatalf("error %v\nwant one matching mirror.ErrAuth starting with\n\t%s", err, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"text/tabwriter"
@@ -14,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	kafkabridge "github.com/tributary/tributary/bridge/kafka"
+	"github.com/tributary/tributary/cmd/tributary/internal/runner"
 	"github.com/tributary/tributary/mirror"
 	"github.com/tributary/tributary/mirror/config"
 )
@@ -80,18 +83,21 @@ func groupsTranslate(c *cli.Context) error {
 	if !c.Bool("write") {
 		return nil
 	}
-	if err := commitTranslated(ctx, f.Clusters[target], c.String("group"), ts); err != nil {
+	if err := commitTranslated(ctx, f, target, c.String("group"), ts); err != nil {
 		return err
 	}
 	fmt.Printf("committed %d offset(s) for group %s on %s\n", len(ts), c.String("group"), target)
 	return nil
 }
 
-func kgoClient(cl config.Cluster) (*kgo.Client, error) {
-	if cl.Consul != nil {
-		return nil, fmt.Errorf("cluster %s is found through Consul; give it bootstrap addresses for this command", cl.Name)
+// kgoClient connects to a job file's cluster with its TLS and SASL
+// settings.
+func kgoClient(ctx context.Context, ep *runner.Endpoints, name string) (*kgo.Client, error) {
+	cfg, err := ep.KafkaConfig(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	return kgo.NewClient(kgo.SeedBrokers(cl.Bootstrap...))
+	return kgo.NewClient(cfg.FranzOpts()...)
 }
 
 // translateGroup translates group's committed offsets on each source of
@@ -101,8 +107,12 @@ func translateGroup(ctx context.Context, f *config.File, spec mirror.JobSpec, ta
 	if spec.Partitioning != mirror.PartitionPreserve {
 		return nil, errors.New("offset translation needs partitioning: preserve (each source partition maps to one target partition)")
 	}
-	tcl := f.Clusters[target]
-	sink, err := kafkabridge.NewSink(kafkabridge.Config{Name: target, Bootstrap: tcl.Bootstrap, ClientID: tcl.ClientID, Version: tcl.Version}, kafkabridge.SinkOptions{})
+	ep := &runner.Endpoints{Clusters: f.Clusters, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tcfg, err := ep.KafkaConfig(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := kafkabridge.NewSink(tcfg, kafkabridge.SinkOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -114,15 +124,14 @@ func translateGroup(ctx context.Context, f *config.File, spec mirror.JobSpec, ta
 	if cp == nil {
 		return nil, fmt.Errorf("job %s has no checkpoint on %s yet: nothing has been mirrored", spec.Name, target)
 	}
-	tgt, err := kgoClient(tcl)
+	tgt, err := kgo.NewClient(tcfg.FranzOpts()...)
 	if err != nil {
 		return nil, err
 	}
 	defer tgt.Close()
 	var out []translation
 	for _, ss := range spec.Sources {
-		scl := f.Clusters[ss.Cluster]
-		src, err := kgoClient(scl)
+		src, err := kgoClient(ctx, ep, ss.Cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +177,7 @@ func translateGroup(ctx context.Context, f *config.File, spec mirror.JobSpec, ta
 			if t.Source.Cluster != ss.Cluster {
 				continue
 			}
-			if t.TargetOffset, err = findTargetOffset(ctx, tgt, t.Target, sourceID, t.Source, t.SourceOffset); err != nil {
+			if t.TargetOffset, err = findTargetOffset(ctx, tgt, tcfg.FranzOpts(), t.Target, sourceID, t.Source, t.SourceOffset); err != nil {
 				return nil, err
 			}
 		}
@@ -192,7 +201,7 @@ func joinLines(ss []string) string {
 // after the last record mirrored from src with a source offset below
 // committed; if there is none, the first record mirrored from src at or
 // after it; if there is none either, the partition's end.
-func findTargetOffset(ctx context.Context, cl *kgo.Client, tp mirror.TopicPartition, sourceID string, src mirror.SourcePartition, committed int64) (int64, error) {
+func findTargetOffset(ctx context.Context, cl *kgo.Client, connect []kgo.Opt, tp mirror.TopicPartition, sourceID string, src mirror.SourcePartition, committed int64) (int64, error) {
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(ctx, tp.Topic)
 	if err != nil {
@@ -215,9 +224,9 @@ func findTargetOffset(ctx context.Context, cl *kgo.Client, tp mirror.TopicPartit
 	// scan ends. Records of aborted transactions are harmless here: each
 	// is followed by the committed copy the flow wrote after rewinding,
 	// and the committed checkpoint (checked above) covers the group.
-	reader, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...),
+	reader, err := kgo.NewClient(append(connect,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start.Offset)}}),
-		kgo.KeepControlRecords())
+		kgo.KeepControlRecords())...)
 	if err != nil {
 		return 0, err
 	}
@@ -266,8 +275,9 @@ func findTargetOffset(ctx context.Context, cl *kgo.Client, tp mirror.TopicPartit
 
 // commitTranslated commits the translated offsets for group on the target,
 // refusing while the group has active members there.
-func commitTranslated(ctx context.Context, cl config.Cluster, group string, ts []translation) error {
-	client, err := kgoClient(cl)
+func commitTranslated(ctx context.Context, f *config.File, target, group string, ts []translation) error {
+	ep := &runner.Endpoints{Clusters: f.Clusters, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	client, err := kgoClient(ctx, ep, target)
 	if err != nil {
 		return err
 	}
@@ -275,10 +285,10 @@ func commitTranslated(ctx context.Context, cl config.Cluster, group string, ts [
 	adm := kadm.NewClient(client)
 	described, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
-		return fmt.Errorf("describe group %s on %s: %w", group, cl.Name, err)
+		return fmt.Errorf("describe group %s on %s: %w", group, target, err)
 	}
 	if g, ok := described[group]; ok && len(g.Members) > 0 {
-		return fmt.Errorf("refusing: group %s has %d active member(s) on %s (state %s); stop them first", group, len(g.Members), cl.Name, g.State)
+		return fmt.Errorf("refusing: group %s has %d active member(s) on %s (state %s); stop them first", group, len(g.Members), target, g.State)
 	}
 	offs := make(kadm.Offsets)
 	for _, t := range ts {
@@ -289,7 +299,7 @@ func commitTranslated(ctx context.Context, cl config.Cluster, group string, ts [
 		err = resp.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("commit offsets of group %s on %s: %w", group, cl.Name, err)
+		return fmt.Errorf("commit offsets of group %s on %s: %w", group, target, err)
 	}
 	return nil
 }

@@ -271,6 +271,17 @@ func (e *Endpoints) cluster(name string) (config.Cluster, error) {
 	return c, nil
 }
 
+// KafkaConfig is the Kafka bridge configuration of the named cluster: its
+// brokers (resolved through Resolve when set), client ID, version and
+// security.
+func (e *Endpoints) KafkaConfig(ctx context.Context, name string) (kafkabridge.Config, error) {
+	c, err := e.cluster(name)
+	if err != nil {
+		return kafkabridge.Config{}, err
+	}
+	return e.kafkaConfig(ctx, c)
+}
+
 func (e *Endpoints) kafkaConfig(ctx context.Context, c config.Cluster) (kafkabridge.Config, error) {
 	addrs := c.Bootstrap
 	switch {
