@@ -29,7 +29,9 @@
 //     asynchronously, each message with a Nats-Msg-Id made of where the
 //     record's provenance header says it was read — source cluster, topic,
 //     partition and offset, "east-id:orders:3:1042" — and Write returns
-//     only once every PubAck came back; a replay after a crash therefore
+//     only once every PubAck came back (at most DefaultPublishMaxPending
+//     are outstanding; after a failed one Write publishes no more of the
+//     batch and fails); a replay after a crash therefore
 //     carries the same IDs and the stream drops what it already holds
 //     (exactly-once within the stream's duplicate window; PubAcks with the
 //     duplicate flag are counted in tributary_nats_duplicates_total). A

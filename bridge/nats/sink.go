@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,19 +27,7 @@ type Sink struct {
 
 	published, duplicates atomic.Int64
 
-	// acks tallies the PubAcks of the batch being written; the JetStream
-	// client's handlers (onAck, onPublishError) fill it.
-	acksMu sync.Mutex
-	acks   ackTally
-	// stallWait bounds PublishMsgAsync's wait for room under
-	// DefaultPublishMaxPending; made once, not per message.
-	stallWait jetstream.PublishOpt
-}
-
-// ackTally is what the PubAcks of one batch said.
-type ackTally struct {
-	stored, duplicates int64
-	err                error // the first failure
+	pub *publisher // nil for a core sink
 }
 
 // NewSink connects to the servers of cfg and prepares writing as m says:
@@ -60,20 +46,20 @@ func NewSink(ctx context.Context, cfg Config, m Mapping) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, m: m, log: cfg.logger(), codec: cd, nc: nc, stallWait: jetstream.WithStallWait(DefaultPublishTimeout)}
+	s := &Sink{cfg: cfg, m: m, log: cfg.logger(), codec: cd, nc: nc}
 	fail := func(err error) (*Sink, error) {
 		nc.Close()
 		return nil, err
 	}
-	// No per-message ack timeout (it costs a timer per message):
-	// writeStream bounds the wait for a whole batch instead.
-	s.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(DefaultPublishMaxPending),
-		jetstream.WithPublishAsyncAckHandler(s.onAck), jetstream.WithPublishAsyncErrHandler(s.onPublishError))
+	s.js, err = jetstream.New(nc)
 	if err != nil {
 		return fail(fmt.Errorf("cluster %s: JetStream: %w", cfg.Name, err))
 	}
 	if m.JetStream() {
 		if err := s.ensureStream(ctx); err != nil {
+			return fail(err)
+		}
+		if s.pub, err = newPublisher(nc, cfg.Name, m.Stream, DefaultPublishMaxPending, DefaultPublishTimeout); err != nil {
 			return fail(err)
 		}
 	}
@@ -189,9 +175,9 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 	return s.saveCheckpoint(ctx, b.Checkpoint)
 }
 
-// textPerMessage estimates the header text of one message, to size the
-// arena of a batch.
-const textPerMessage = 128
+// textPerMessage estimates the header text and reply subject of one
+// message, to size the arena of a batch.
+const textPerMessage = 192
 
 // encode builds the message of r with its text in a and checks it against
 // the server's max_payload.
@@ -204,37 +190,18 @@ func (s *Sink) encode(a *msgArena, r *mirror.OutRecord) (*nats.Msg, error) {
 	return msg, nil
 }
 
-// writeStream publishes asynchronously and waits for every PubAck: the
-// JetStream client's handlers tally them, and the wait ends when none is
-// outstanding. Only one batch is in flight at a time (the flow writes
-// serially), so the tally is this batch's.
+// writeStream publishes asynchronously and waits for every PubAck.
 func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
-	// Acks of an abandoned batch (its wait failed) must not count for
-	// this one: let them arrive first.
-	if s.js.PublishAsyncPending() > 0 {
-		if err := s.awaitAcks(ctx); err != nil {
-			return err
-		}
-	}
-	s.acksMu.Lock()
-	s.acks = ackTally{}
-	s.acksMu.Unlock()
 	var a msgArena
 	a.grow(len(recs), textPerMessage)
-	for i := range recs {
+	t, err := s.pub.publish(ctx, len(recs), func(i int) (*nats.Msg, error) {
 		msg, err := s.encode(&a, &recs[i])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		msg.Header[HeaderMsgID] = a.value(a.msgID(&recs[i]))
-		if _, err := s.js.PublishMsgAsync(msg, s.stallWait); err != nil {
-			return fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, msg.Subject, err)
-		}
-	}
-	waitErr := s.awaitAcks(ctx)
-	s.acksMu.Lock()
-	t := s.acks
-	s.acksMu.Unlock()
+		return msg, nil
+	}, &a)
 	s.published.Add(t.stored)
 	s.duplicates.Add(t.duplicates)
 	if m := s.cfg.Metrics; m != nil {
@@ -244,52 +211,7 @@ func (s *Sink) writeStream(ctx context.Context, recs []mirror.OutRecord) error {
 	if t.duplicates > 0 {
 		s.log.Info("JetStream dropped duplicates", "stream", s.m.Stream, "duplicates", t.duplicates, "stored", t.stored)
 	}
-	if t.err != nil {
-		return t.err
-	}
-	return waitErr
-}
-
-// awaitAcks waits until no asynchronous publish awaits its PubAck, for at
-// most DefaultPublishTimeout.
-func (s *Sink) awaitAcks(ctx context.Context) error {
-	timeout := time.NewTimer(DefaultPublishTimeout)
-	defer timeout.Stop()
-	select {
-	case <-s.js.PublishAsyncComplete():
-		return nil
-	case <-timeout.C:
-		return fmt.Errorf("cluster %s: %d PubAcks outstanding after %s: %w", s.cfg.Name, s.js.PublishAsyncPending(),
-			DefaultPublishTimeout, jetstream.ErrAsyncPublishTimeout)
-	case <-ctx.Done():
-		return fmt.Errorf("cluster %s: waiting for PubAcks: %w", s.cfg.Name, ctx.Err())
-	}
-}
-
-// onAck tallies a PubAck. It runs on the JetStream client's ack goroutine.
-func (s *Sink) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
-	s.acksMu.Lock()
-	defer s.acksMu.Unlock()
-	switch {
-	case ack.Stream != s.m.Stream:
-		if s.acks.err == nil {
-			s.acks.err = fmt.Errorf("cluster %s: subject %s is stored by stream %s, not %s", s.cfg.Name, m.Subject, ack.Stream, s.m.Stream)
-		}
-	case ack.Duplicate:
-		s.acks.duplicates++
-	default:
-		s.acks.stored++
-	}
-}
-
-// onPublishError keeps the first failed publish of a batch. It runs on the
-// JetStream client's ack goroutine.
-func (s *Sink) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
-	s.acksMu.Lock()
-	defer s.acksMu.Unlock()
-	if s.acks.err == nil {
-		s.acks.err = fmt.Errorf("cluster %s: publish to %s: %w", s.cfg.Name, m.Subject, err)
-	}
+	return err
 }
 
 // writeCore publishes and flushes: the server has then received every
@@ -354,6 +276,9 @@ func (s *Sink) LoadCheckpoint(ctx context.Context, flow string) (*mirror.Checkpo
 
 // Close implements mirror.Sink.
 func (s *Sink) Close() error {
+	if s.pub != nil {
+		s.pub.close()
+	}
 	s.nc.Close()
 	return nil
 }
