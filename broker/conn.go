@@ -68,7 +68,7 @@ func (c *conn) stopReading() {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
-	reqs := make(chan *request, 16)
+	reqs := make(chan *request) // unbuffered: see the read-ahead bound on conn
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

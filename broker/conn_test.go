@@ -43,7 +43,14 @@ func TestConnReadAheadIsOneRequest(t *testing.T) {
 		defer close(served)
 		newConn(b, server).serve()
 	}()
-	defer func() { client.Close(); <-served }()
+	released := false
+	unblock := func() {
+		if !released {
+			released = true
+			close(release)
+		}
+	}
+	defer func() { unblock(); client.Close(); <-served }()
 
 	write := func(corrID int32, d time.Duration) error {
 		client.SetWriteDeadline(time.Now().Add(d))
@@ -65,7 +72,7 @@ func TestConnReadAheadIsOneRequest(t *testing.T) {
 		t.Fatalf("third pipelined frame while a handler blocks: %v, want it left unread", err)
 	}
 
-	close(release)
+	unblock()
 	client.SetReadDeadline(time.Now().Add(10 * time.Second))
 	readCorrID := func() int32 {
 		var hdr [8]byte

@@ -22,10 +22,23 @@
 //	                             written to a temp file, fsynced, renamed, directory fsynced
 //	  <topic>-<partition>/       one storage.Log per partition
 //
+//	  <topic>-<p>.<topic-id>-delete/  a deleted partition awaiting removal
+//
 // A topic exists exactly when its topics/<topic>.json exists: creation makes
 // the partition directories first and writes the file last; deletion removes
-// the file first. Partition directories without a topic file are leftovers of
-// an interrupted create or delete and are removed at start.
+// the file first, then, still holding the topic registry's lock, closes each
+// partition log and renames its directory to the -delete tombstone (data
+// directory fsynced), so a create of the same name racing the delete starts
+// from empty directories; the tombstones are removed after the lock is
+// released. Partition directories without a topic file and tombstones are
+// leftovers of an interrupted create or delete and are removed at start.
+//
+// # Memory per connection
+//
+// A connection reads ahead at most one request while another is handled, so
+// it holds at most two request frames (each at most Config.MaxRequestBytes)
+// plus a 64 KiB read buffer, even while a handler blocks (long-poll Fetch,
+// JoinGroup).
 //
 // # Guarantees
 //
@@ -34,6 +47,21 @@
 // policy). On one node acks=1 and acks=-1 are the same: the leader is the only
 // replica. The high watermark and leader epoch are still kept explicit so that
 // multi-node replication can build on them.
+//
+// Transaction outcomes (the coordinator's state records in
+// __transaction_state and the commit or abort markers in every partition of
+// the transaction) survive a crash of the process under every fsync policy:
+// each is in the page cache once its append returns, and the coordinator
+// completes prepared transactions at start. They survive power loss only
+// with the always fsync policy, under which every append returns after its
+// fsync, so the prepared state is on disk before any marker is written and
+// every marker before the complete state (broker/txn). With never or an
+// interval, power loss can keep a marker but lose the prepared state, or the
+// reverse, in different partitions.
+//
+// A failed fsync fails that partition's log (storage.ErrLogFailed, answered
+// as KAFKA_STORAGE_ERROR): it refuses appends until the broker restarts and
+// recovery keeps what reached the disk.
 //
 // # Connections
 //

@@ -19,9 +19,17 @@
 //   - With FsyncAlways, every batch whose Append returned nil survives a
 //     crash. With any policy, Open recovers whatever is on disk to a
 //     consistent prefix: it never refuses to start because of a torn tail.
+//   - A failed fsync (Append with FsyncAlways, Sync, a roll) fails the log:
+//     every later Append and Sync returns ErrLogFailed, the HW and the
+//     durable end never move over the bytes that fsync covered, and Close
+//     writes no clean-shutdown marker, so the next Open recovers from what
+//     reached the disk. A retried fsync may succeed after the kernel dropped
+//     the dirty pages; it is never trusted.
 //   - A retried idempotent batch (same producer, epoch and sequence range as
 //     one of its last five batches) is not stored twice, also across a
-//     restart, as long as its producer state was not expired.
+//     restart, as long as its producer state was not expired. Producer state
+//     expires ProducerIDExpiration after the producer's last append by the
+//     broker's clock (Options.Now), whatever the records' timestamps.
 //   - Files of a segment deleted by retention stay readable until every
 //     ReadResult referring to them is released.
 //   - Producer IDs from a ProducerIDAllocator are never handed out twice,

@@ -36,6 +36,17 @@
 //     vanish), then the Complete state. If a marker cannot be written the
 //     transaction stays prepared and the background scan retries; requests
 //     meanwhile get CONCURRENT_TRANSACTIONS.
+//   - Ordering on disk: the journal record, each marker and the Complete
+//     record are written by separate, sequential Backend calls, each
+//     returning only once its append returned. The broker's Backend appends
+//     with storage.Log.Append, which under the always fsync policy returns
+//     after the batch is fsynced (the policy applies to
+//     __transaction_state and to every data and offsets partition alike),
+//     so then the Prepare record is on disk before any marker is written and
+//     every marker before the Complete record: the outcome survives power
+//     loss. Under the never and interval policies the same order holds in
+//     the page cache, so the outcome survives a process crash but not power
+//     loss.
 //   - Timeouts: RunScans aborts, with a bumped epoch, every transaction open
 //     longer than its timeout, and completes prepared transactions whose
 //     markers failed.
