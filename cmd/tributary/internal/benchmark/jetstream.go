@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,7 +140,7 @@ func ProduceJetStream(ctx context.Context, url string, w Workload) (*Result, err
 		go func(n int64) {
 			defer wg.Done()
 			defer nc.Close()
-			publishJetStream(runCtx, cancel, js, w.Topic, value, n, res, &acked, &bytes, prog)
+			publishJetStream(runCtx, cancel, js, w.Topic, value, n, fmt.Sprintf("p%d-", i), w.MsgIDs, res, &acked, &bytes, prog)
 		}(w.share(i))
 	}
 	wg.Wait()
@@ -152,7 +153,7 @@ func ProduceJetStream(ctx context.Context, url string, w Workload) (*Result, err
 // publishJetStream publishes n messages on js and waits for their acks, in
 // order, recording each one's latency in res.
 func publishJetStream(ctx context.Context, fail context.CancelCauseFunc, js jetstream.JetStream,
-	subject string, value []byte, n int64, res *Result, acked, bytes *atomic.Int64, prog *progress) {
+	subject string, value []byte, n int64, idPrefix string, msgIDs bool, res *Result, acked, bytes *atomic.Int64, prog *progress) {
 	type inflight struct {
 		ack  jetstream.PubAckFuture
 		sent time.Time
@@ -182,7 +183,14 @@ func publishJetStream(ctx context.Context, fail context.CancelCauseFunc, js jets
 	}()
 	for i := int64(0); i < n; i++ {
 		sent := time.Now()
-		ack, err := js.PublishAsync(subject, value)
+		var ack jetstream.PubAckFuture
+		var err error
+		if msgIDs {
+			ack, err = js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: value,
+				Header: nats.Header{"Nats-Msg-Id": []string{idPrefix + strconv.FormatInt(i, 10)}}})
+		} else {
+			ack, err = js.PublishAsync(subject, value)
+		}
 		if err != nil {
 			fail(fmt.Errorf("publish to %s: %w", subject, err))
 			return

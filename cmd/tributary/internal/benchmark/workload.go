@@ -72,6 +72,10 @@ type Workload struct {
 	// default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
+	// MsgIDs gives each JetStream message a Nats-Msg-Id header, so the
+	// server deduplicates it: the guarantee the exactly-once bridge gives.
+	MsgIDs bool
+
 	// Label names the peer in progress lines and in Result.Peer; default
 	// "kafka" for Kafka-protocol runs, "jetstream" for JetStream runs.
 	Label string
