@@ -110,6 +110,21 @@ func firstProducer(req *kmsg.ProduceRequest) (storage.BatchHeader, int16) {
 	return storage.BatchHeader{}, kerr.InvalidRequest.Code
 }
 
+// batchAttributesCode checks a batch's control and transactional bits
+// against the request: INVALID_RECORD for a control batch from a client,
+// INVALID_TXN_STATE for a transactional bit or producer that does not
+// match the request's transactional ID.
+func batchAttributesCode(h storage.BatchHeader, txnProducer *storage.BatchHeader) int16 {
+	switch {
+	case h.Attributes&attrControl != 0:
+		return kerr.InvalidRecord.Code
+	case txnProducer == nil && h.Attributes&attrTransactional != 0,
+		txnProducer != nil && (h.Attributes&attrTransactional == 0 || h.ProducerID != txnProducer.ProducerID || h.ProducerEpoch != txnProducer.ProducerEpoch):
+		return kerr.InvalidTxnState.Code
+	}
+	return 0
+}
+
 // producePartition appends one partition's records. txnProducer is the
 // producer of a transactional request (whose every batch must be
 // transactional and of that producer), nil otherwise (no batch may be).
@@ -132,15 +147,33 @@ func (b *Broker) producePartition(c *conn, topic string, index int32, records []
 		c.log.Warn("produce rejected", "topic", topic, "partition", index, "err", err)
 		return
 	}
+	// Check every batch before appending any, so that a request is not
+	// half-appended (its client would retry all of it).
+	if len(batches) > 1 {
+		for _, batch := range batches {
+			h, err := storage.ParseBatchHeader(batch)
+			if err == nil {
+				if code := batchAttributesCode(h, txnProducer); code != 0 {
+					sp.ErrorCode = code
+					return
+				}
+				err = p.log.Check(batch)
+			}
+			if err != nil {
+				sp.ErrorCode = logErrorCode(err)
+				c.log.Warn("produce rejected", "topic", topic, "partition", index, "err", err)
+				return
+			}
+		}
+	}
 	epoch := p.log.LeaderEpoch()
 	for i, batch := range batches {
 		h, err := storage.ParseBatchHeader(batch)
 		if err == nil {
-			switch {
-			case h.Attributes&attrControl != 0:
+			switch batchAttributesCode(h, txnProducer) {
+			case kerr.InvalidRecord.Code:
 				err = fmt.Errorf("%w: control batches are written by the coordinator only", storage.ErrInvalidRecord)
-			case txnProducer == nil && h.Attributes&attrTransactional != 0,
-				txnProducer != nil && (h.Attributes&attrTransactional == 0 || h.ProducerID != txnProducer.ProducerID || h.ProducerEpoch != txnProducer.ProducerEpoch):
+			case kerr.InvalidTxnState.Code:
 				sp.ErrorCode = kerr.InvalidTxnState.Code
 				c.log.Warn("produce rejected: transactional bit or producer does not match the request's transactional ID",
 					"topic", topic, "partition", index, "producer_id", h.ProducerID, "transactional", h.Attributes&attrTransactional != 0)

@@ -368,6 +368,23 @@ func (l *Log) validate(batch []byte, origin Origin) (BatchHeader, error) {
 	return h, nil
 }
 
+// Check validates a client's batch as Append would — format, CRC, record
+// count, size against max.message.bytes — without appending it, so that a
+// request carrying several batches for one partition can be refused whole
+// before any of them is appended. Append checks again.
+func (l *Log) Check(batch []byte) error {
+	if _, err := l.validate(batch, OriginClient); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	max := l.cfg.MaxMessageBytes
+	l.mu.RUnlock()
+	if int64(len(batch)) > int64(max) {
+		return fmt.Errorf("batch of %d bytes, max %d: %w", len(batch), max, ErrMessageTooLarge)
+	}
+	return nil
+}
+
 // roll closes the active segment for appends and starts a new one at the
 // log end offset. The old segment is fsynced, the recovery point moves to
 // the new base and the producer state is snapshotted there. l.mu held.
