@@ -177,7 +177,8 @@ func mirrorRun(c *cli.Context) error {
 		r.Stop()
 		logger.Info("all jobs stopped")
 		return nil
-	case err := <-r.Fenced():
+	case fj := <-r.Fenced():
+		err := error(fj)
 		// Exactly-once: a newer instance of a flow took over (this worker
 		// was paused or partitioned). It must not write again: exit.
 		logger.Error("fenced by a newer instance; exiting", "err", err)

@@ -142,6 +142,7 @@ func (r *Runner) RunConsul(ctx context.Context, opts ConsulOptions) error {
 	holdCtx, cancelHolds := context.WithCancel(ctx)
 	defer cancelHolds()
 	w.syncHolders(holdCtx)
+	go w.releaseFenced(holdCtx)
 	log.Info("watching consul for jobs", "prefix", topology.KVJobs)
 	for entries := range opts.Consul.WatchPrefix(ctx, topology.KVJobs) {
 		w.onKV(ctx, entries)
@@ -165,6 +166,35 @@ func (r *Runner) RunConsul(ctx context.Context, opts ConsulOptions) error {
 		log.Warn("leaving consul", "err", err)
 	}
 	return nil
+}
+
+// fencedRetry is how long a worker that was fenced out of a job waits
+// before competing for its lock again.
+const fencedRetry = 30 * time.Second
+
+// releaseFenced gives up the lock of every job the runner reports fenced:
+// a newer instance runs it, so the lock should be free for whoever does.
+// The worker competes for it again after fencedRetry.
+func (w *consulWorker) releaseFenced(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case fj := <-w.r.Fenced():
+			w.log.Warn("fenced by a newer instance of the job; releasing its lock", "job", fj.Job, "err", fj.Err, "retry_in", fencedRetry)
+			w.mu.Lock()
+			if cancel, ok := w.holders[fj.Job]; ok {
+				cancel()
+				delete(w.holders, fj.Job)
+			}
+			w.mu.Unlock()
+			time.AfterFunc(fencedRetry, func() {
+				if ctx.Err() == nil {
+					w.syncHolders(ctx)
+				}
+			})
+		}
+	}
 }
 
 // onKV judges every new or changed job under topology.KVJobs, reports the

@@ -42,7 +42,7 @@ type Runner struct {
 	jobs map[string]*running
 	wg   sync.WaitGroup
 
-	fenced chan error // jobs stopped because a newer instance fenced them
+	fenced chan FencedJob // jobs stopped because a newer instance fenced them
 }
 
 type running struct {
@@ -58,7 +58,7 @@ type running struct {
 func New(log *slog.Logger) *Runner {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Runner{log: log, reg: reg, metrics: mirror.NewMetrics(reg), nats: natsbridge.NewMetrics(reg), jobs: make(map[string]*running), fenced: make(chan error, 16)}
+	return &Runner{log: log, reg: reg, metrics: mirror.NewMetrics(reg), nats: natsbridge.NewMetrics(reg), jobs: make(map[string]*running), fenced: make(chan FencedJob, 16)}
 }
 
 // Apply makes the running jobs those of f: new jobs start, jobs whose spec
@@ -112,7 +112,7 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 			}
 			if errors.Is(rj.err, mirror.ErrFenced) {
 				select {
-				case r.fenced <- fmt.Errorf("job %s: %w", name, rj.err):
+				case r.fenced <- FencedJob{Job: name, Err: rj.err}:
 				default:
 				}
 			}
@@ -120,10 +120,19 @@ func (r *Runner) Apply(ctx context.Context, f *config.File) {
 	}
 }
 
-// Fenced delivers the error of each job that stopped because a newer
-// instance of one of its flows fenced it (exactly-once delivery): another
-// worker runs it now. A worker running jobs from a file exits on it.
-func (r *Runner) Fenced() <-chan error { return r.fenced }
+// FencedJob is a job that stopped because a newer instance of one of its
+// flows fenced it (exactly-once delivery): another worker runs it now.
+type FencedJob struct {
+	Job string
+	Err error
+}
+
+func (f FencedJob) Error() string { return fmt.Sprintf("job %s: %v", f.Job, f.Err) }
+
+// Fenced delivers each job fenced by a newer instance. A worker running
+// jobs from a file exits on it; one sharing jobs through Consul gives the
+// job's lock up, so that the lock follows whoever runs it.
+func (r *Runner) Fenced() <-chan FencedJob { return r.fenced }
 
 // Stop stops every job, each draining what it read, and waits for them.
 func (r *Runner) Stop() {
