@@ -38,8 +38,11 @@ func mirrorCommand() *cli.Command {
 				Name:      "plan",
 				Usage:     "show which source topics a job file would mirror where, and any cycle, without moving data",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "log-level", Value: "warn"}},
-				Action:    mirrorPlan,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "consul", Usage: "Consul agent `ADDR` for clusters given as consul:"},
+					&cli.StringFlag{Name: "log-level", Value: "warn"},
+				},
+				Action: mirrorPlan,
 			},
 			{
 				Name:  "run",
@@ -114,6 +117,13 @@ func mirrorPlan(c *cli.Context) error {
 	ep := &runner.Endpoints{Clusters: f.Clusters, Log: logger, NATS: f.NATS}
 	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 	defer cancel()
+	if addr := c.String("consul"); addr != "" {
+		cl, err := topology.NewConsul(topology.ConsulConfig{Address: addr, Logger: logger})
+		if err != nil {
+			return err
+		}
+		ep.Resolve = runner.NewDiscovery(ctx, cl, logger, nil).Resolve
+	}
 	plan, err := f.Plan(ctx, func(ctx context.Context, cluster string) ([]mirror.TopicInfo, error) {
 		src, err := ep.OpenSource(ctx, cluster, mirror.Use{})
 		if err != nil {
