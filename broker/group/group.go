@@ -45,6 +45,10 @@ type committedOffset struct {
 	leaderEpoch int32
 	metadata    string
 	timestamp   int64 // commit time, unix ms
+	// plainBefore, of a pending transactional offset, is how many plain
+	// commits the partition had when it was staged: if another came
+	// since, that later commit wins and the transaction's is dropped.
+	plainBefore uint64
 }
 
 // joinResult is what a blocked JoinGroup receives.
@@ -147,6 +151,9 @@ type group struct {
 	static       map[string]string // instance id -> member id
 	pending      map[string]*pendingMember
 	offsets      map[topicPartition]committedOffset
+	// plain counts the plain (non-transactional) commits and deletions of
+	// each partition's offset, in log order (see committedOffset.plainBefore).
+	plain map[topicPartition]uint64
 	// txnOffsets are transactional offsets not yet committed or aborted,
 	// by producer ID (TxnOffsetCommit; made visible or dropped by
 	// CompleteTxn).
@@ -174,6 +181,7 @@ func newGroup(c *Coordinator, id string) *group {
 		static:     make(map[string]string),
 		pending:    make(map[string]*pendingMember),
 		offsets:    make(map[topicPartition]committedOffset),
+		plain:      make(map[topicPartition]uint64),
 		txnOffsets: make(map[int64]map[topicPartition]committedOffset),
 	}
 }

@@ -82,7 +82,10 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 
 	err := c.journalOffsets(ctx, g, commits, func(ctx context.Context, recs []Record) error {
 		return c.append(ctx, g.id, recs)
-	}, func(po pendingOffset) { g.offsets[po.tp] = po.o })
+	}, func(po pendingOffset) {
+		g.offsets[po.tp] = po.o
+		g.plain[po.tp]++
+	})
 	if err != nil {
 		c.log.Warn("offset commit failed", "group", g.id, "partitions", len(commits), "err", err)
 		failOffsets(commits, journalErrCode(err))

@@ -107,6 +107,7 @@ func (c *Coordinator) loadRecord(partition int32, r Record) error {
 		if r.Value == nil {
 			if g := c.lockGroup(k.Group, false); g != nil {
 				delete(g.offsets, tp)
+				g.plain[tp]++
 				c.dropIfUnused(g)
 				g.mu.Unlock()
 			}
@@ -125,6 +126,7 @@ func (c *Coordinator) loadRecord(partition int32, r Record) error {
 			return ErrClosed
 		}
 		g.offsets[tp] = committedOffset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, timestamp: v.CommitTimestamp}
+		g.plain[tp]++
 		g.mu.Unlock()
 		return nil
 

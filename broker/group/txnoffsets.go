@@ -99,6 +99,7 @@ func (g *group) addTxnOffset(producerID int64, tp topicPartition, o committedOff
 		m = make(map[topicPartition]committedOffset)
 		g.txnOffsets[producerID] = m
 	}
+	o.plainBefore = g.plain[tp]
 	m[tp] = o
 }
 
@@ -133,7 +134,11 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool
 			delete(g.txnOffsets, producerID)
 			if commit {
 				for tp, o := range m {
-					g.offsets[tp] = o
+					// A plain commit after the transactional one wins,
+					// as in the log's order.
+					if g.plain[tp] == o.plainBefore {
+						g.offsets[tp] = o
+					}
 				}
 			}
 			if len(g.members) == 0 && g.state == stateEmpty && g.generation == 0 {

@@ -149,3 +149,43 @@ func TestTxnOffsetCommitNeedsTxnJournal(t *testing.T) {
 		t.Fatalf("without a TxnJournal: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// TestPlainCommitAfterTxnOffsetWins: a plain commit made while a
+// transaction holds a pending offset for the same partition comes later in
+// the log, so it stays the committed offset when the transaction commits
+// (an admin reset during a transaction is not undone).
+func TestPlainCommitAfterTxnOffsetWins(t *testing.T) {
+	j := &txnMemJournal{}
+	c := newTestCoordinator(t, testConfig(), j)
+	part := c.Partition("g")
+	if code := c.TxnOffsetCommit(testCtx(t), txnCommitReq("g", 7, map[int32]int64{0: 10})).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	if code := c.OffsetCommit(testCtx(t), commitReq(2, "g", "", -1, "in", map[int32]int64{0: 3})).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	c.CompleteTxn(part, 7, true)
+	if off, code := fetchStable(c, "g"); code != 0 || off != 3 {
+		t.Fatalf("offset %d (%v) after the transaction committed, want the later plain commit 3", off, kerr.ErrorForCode(code))
+	}
+	// The same in replay order.
+	c2 := newTestCoordinator(t, testConfig(), &txnMemJournal{})
+	j.mu.Lock()
+	recs := append([]txnRecord(nil), j.recs...)
+	j.mu.Unlock()
+	for _, r := range recs {
+		var err error
+		if r.producerID >= 0 {
+			err = c2.LoadTxn(r.partition, r.producerID, []Record{r.rec})
+		} else {
+			err = c2.Load(r.partition, []Record{r.rec})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2.CompleteTxn(part, 7, true)
+	if off, code := fetchStable(c2, "g"); code != 0 || off != 3 {
+		t.Fatalf("replayed: offset %d (%v), want 3", off, kerr.ErrorForCode(code))
+	}
+}
