@@ -25,6 +25,7 @@ import (
 	natsbridge "github.com/tributary/tributary/bridge/nats"
 	"github.com/tributary/tributary/mirror"
 	"github.com/tributary/tributary/mirror/config"
+	"github.com/tributary/tributary/topology"
 )
 
 // Runner runs a set of jobs and serves their status.
@@ -270,6 +271,28 @@ type Endpoints struct {
 	// (config.File.NATS); NATSMetrics receives the NATS bridge's metrics.
 	NATS        map[string]*config.NATSJob
 	NATSMetrics *natsbridge.Metrics
+
+	staticOnce sync.Once
+	static     *topology.Static // the job file's bootstrap lists
+}
+
+// staticAddrs resolves a cluster given by bootstrap addresses through the
+// topology package's static backend, built from the job file.
+func (e *Endpoints) staticAddrs(ctx context.Context, c config.Cluster) ([]string, error) {
+	e.staticOnce.Do(func() {
+		lists := make(map[string][]string, len(e.Clusters))
+		for name, cl := range e.Clusters {
+			if cl.Consul == nil && cl.NATS == nil {
+				lists[name] = cl.Bootstrap
+			}
+		}
+		e.static = topology.NewStatic(lists)
+	})
+	bs, err := e.static.Brokers(ctx, topology.ClusterRef{Name: c.Name})
+	if err != nil {
+		return nil, err
+	}
+	return topology.Addrs(bs), nil
 }
 
 func (e *Endpoints) cluster(name string) (config.Cluster, error) {
@@ -292,15 +315,18 @@ func (e *Endpoints) KafkaConfig(ctx context.Context, name string) (kafkabridge.C
 }
 
 func (e *Endpoints) kafkaConfig(ctx context.Context, c config.Cluster) (kafkabridge.Config, error) {
-	addrs := c.Bootstrap
+	var addrs []string
+	var err error
 	switch {
-	case e.Resolve != nil:
-		var err error
-		if addrs, err = e.Resolve(ctx, c); err != nil {
-			return kafkabridge.Config{}, fmt.Errorf("cluster %s: %w", c.Name, err)
-		}
+	case c.Consul != nil && e.Resolve != nil:
+		addrs, err = e.Resolve(ctx, c)
 	case c.Consul != nil:
 		return kafkabridge.Config{}, fmt.Errorf("cluster %s is found through Consul, which this worker was not given (--consul)", c.Name)
+	default:
+		addrs, err = e.staticAddrs(ctx, c)
+	}
+	if err != nil {
+		return kafkabridge.Config{}, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
 	cfg := kafkabridge.Config{Name: c.Name, Bootstrap: addrs, ClientID: c.ClientID, Version: c.Version, Logger: e.Log}
 	cfg.TLS, cfg.SASL = kafkaSecurity(c.Security)
