@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,6 +71,7 @@ type CleanStats struct {
 // cleanPlan is what a run works on, taken under Log.mu.
 type cleanPlan struct {
 	segs     []*segment // cleanable segments, acquired
+	dirty    int        // index in segs of the first dirty segment (not yet cleaned); -1: none
 	end      int64      // first uncleanable offset
 	cfg      Config
 	nowMs    int64
@@ -117,7 +119,7 @@ func (l *Log) Clean(ctx context.Context) (CleanStats, error) {
 	}
 	defer plan.release()
 
-	c := &cleaning{plan: plan, log: l, keys: make(map[string]int64), txnData: make(map[int64]bool), horizon: noHorizon}
+	c := &cleaning{plan: plan, log: l, keys: make(map[keyHash]int64), txnData: make(map[int64]bool), horizon: noHorizon}
 	if err := c.buildKeyMap(ctx); err != nil {
 		return stats, fmt.Errorf("clean %s: %w", l.dir, err)
 	}
@@ -173,6 +175,7 @@ func (l *Log) planClean() (*cleanPlan, error) {
 	}
 	var segs []*segment
 	var cleanBytes, dirtyBytes int64
+	firstDirty := -1
 	for i, s := range l.segs[:len(l.segs)-1] {
 		next := l.segs[i+1].base
 		if next > end {
@@ -182,6 +185,9 @@ func (l *Log) planClean() (*cleanPlan, error) {
 		if next <= l.cleaner.checkpoint {
 			cleanBytes += s.size
 		} else {
+			if firstDirty < 0 {
+				firstDirty = len(segs) - 1
+			}
 			dirtyBytes += s.size
 		}
 	}
@@ -195,7 +201,7 @@ func (l *Log) planClean() (*cleanPlan, error) {
 	if !(dirtyBytes > 0 && ratio >= l.cfg.MinCleanableDirtyRatio) && l.cleaner.horizon > nowMs {
 		return nil, nil
 	}
-	p := &cleanPlan{end: end, cfg: l.cfg, nowMs: nowMs, lastOf: make(map[int64]int64, len(l.producers)),
+	p := &cleanPlan{end: end, dirty: firstDirty, cfg: l.cfg, nowMs: nowMs, lastOf: make(map[int64]int64, len(l.producers)),
 		aborted: make(map[int64][]AbortedTxn), interval: int64(l.cfg.IndexIntervalBytes)}
 	for _, s := range segs {
 		s.acquire()
@@ -218,9 +224,15 @@ func (l *Log) planClean() (*cleanPlan, error) {
 type cleaning struct {
 	plan    *cleanPlan
 	log     *Log
-	keys    map[string]int64 // key -> offset of its latest record in the cleanable part
-	txnData map[int64]bool   // producer ID -> its current transaction has kept batches
-	horizon int64            // earliest delete horizon of the batches kept
+	keys    map[keyHash]int64 // key -> offset of its latest record in the cleaned part
+	txnData map[int64]bool    // producer ID -> its current transaction has kept batches
+	horizon int64             // earliest delete horizon of the batches kept
+}
+
+// superseded reports whether a later record of r's key is in the map.
+func superseded(keys map[keyHash]int64, r Record) bool {
+	off, ok := keys[hashKey(r.Key)]
+	return ok && off != r.Offset
 }
 
 // cleanedSegment is the cleaned copy of old, written to *.cleaned files.
@@ -228,10 +240,39 @@ type cleanedSegment struct {
 	old, seg *segment
 }
 
-// buildKeyMap maps every key to the offset of its latest record in the
-// cleanable part, ignoring control batches and aborted transactions.
+// keyHash identifies a key in the cleaner's map: 16 bytes of its SHA-256,
+// so the map's memory does not grow with key sizes (and a collision, which
+// would drop a record, is as unlikely as a collision of random UUIDs).
+type keyHash [16]byte
+
+func hashKey(k []byte) keyHash {
+	sum := sha256.Sum256(k)
+	return keyHash(sum[:16])
+}
+
+// buildKeyMap maps every key of the dirty segments (those not cleaned
+// yet) to the offset of its latest record there, ignoring control batches
+// and aborted transactions. A record is then superseded when its key maps
+// to a later offset; a key the map lacks was not written again since the
+// last run, so its record in the already-cleaned part stays. Once the map
+// holds Config.CleanerMaxKeys keys it stops at the end of that segment and
+// shrinks the plan to the segments before (always at least one dirty one):
+// the next run goes on from there.
 func (c *cleaning) buildKeyMap(ctx context.Context) error {
-	for _, s := range c.plan.segs {
+	if c.plan.dirty < 0 {
+		return nil
+	}
+	for i := c.plan.dirty; i < len(c.plan.segs); i++ {
+		s := c.plan.segs[i]
+		if i > c.plan.dirty && len(c.keys) >= c.plan.cfg.CleanerMaxKeys {
+			for _, rest := range c.plan.segs[i:] {
+				rest.release()
+			}
+			c.plan.segs = c.plan.segs[:i]
+			c.plan.end = s.base
+			c.log.logger.Info("cleaner key map full; cleaning part of the log this run", "keys", len(c.keys), "up_to", s.base)
+			return nil
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -245,7 +286,7 @@ func (c *cleaning) buildKeyMap(ctx context.Context) error {
 			}
 			for _, r := range recs {
 				if r.Key != nil {
-					c.keys[string(r.Key)] = r.Offset
+					c.keys[hashKey(r.Key)] = r.Offset
 				}
 			}
 			return nil
@@ -454,7 +495,7 @@ func (c *cleaning) filterBatch(h *BatchHeader, batch []byte, lastInSegment bool)
 	for _, r := range recs {
 		switch {
 		case aborted || r.Key == nil:
-		case c.keys[string(r.Key)] != r.Offset:
+		case superseded(c.keys, r):
 		case r.Value == nil && hasHorizon && h.FirstTimestamp <= now:
 		default:
 			kept = append(kept, r)

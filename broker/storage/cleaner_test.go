@@ -797,3 +797,38 @@ func TestCleanConcurrentReads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCleanBoundedKeyMap caps the cleaner's key map far below the log's
+// distinct keys: each run cleans only the segments it could map, the runs
+// together compact the whole log, and no record a later one supersedes
+// outside the mapped part is lost.
+func TestCleanBoundedKeyMap(t *testing.T) {
+	fsys := newCrashFS()
+	clock := newTestClock()
+	cfg := compactConfig()
+	cfg.CleanerMaxKeys = 8
+	l := openTestLog(t, fsys, "/p", cfg, clock)
+	defer l.Close()
+	m := newLogModel()
+	fillVersions(t, m, l, clock, 40, 4)
+	end := activeBase(l)
+	first := mustClean(t, l)
+	if first.CleanedUpTo < 0 || first.CleanedUpTo >= end {
+		t.Fatalf("a run with a full key map cleaned up to %d; want a part below the active segment at %d", first.CleanedUpTo, end)
+	}
+	if err := m.check(mustRead(t, l)); err != nil {
+		t.Fatalf("after the first run: %v", err)
+	}
+	for runs := 1; ; runs++ {
+		st := mustClean(t, l)
+		if err := m.check(mustRead(t, l)); err != nil {
+			t.Fatalf("after run %d: %v", runs+1, err)
+		}
+		if st.CleanedUpTo == -1 || st.CleanedUpTo >= end {
+			break
+		}
+		if runs > 100 {
+			t.Fatal("the runs never reached the active segment")
+		}
+	}
+}

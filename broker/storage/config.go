@@ -103,6 +103,9 @@ const (
 	// DefaultMinCleanableDirtyRatio is the share of the cleanable bytes that
 	// must be dirty (not cleaned yet) before the cleaner rewrites a log.
 	DefaultMinCleanableDirtyRatio = 0.5
+	// DefaultCleanerMaxKeys bounds the distinct keys one cleaner run maps
+	// (about 60 bytes each: a 16-byte key hash and an offset in a map).
+	DefaultCleanerMaxKeys = 1 << 20
 )
 
 // CleanupPolicy says how a log gets rid of old data: a set of flags.
@@ -172,6 +175,12 @@ type Config struct {
 	// MinCompactionLag keeps records younger than this out of compaction
 	// (whole segments whose largest timestamp is that recent). Default 0.
 	MinCompactionLag time.Duration
+	// CleanerMaxKeys bounds the memory of a cleaner run, like Kafka's
+	// log.cleaner.dedupe.buffer.size: the run maps the distinct keys of
+	// whole segments until it has mapped this many, and cleans only those
+	// segments; the next run goes on from there. Default
+	// DefaultCleanerMaxKeys.
+	CleanerMaxKeys int
 }
 
 // DefaultConfig returns a Config with every field at its default.
@@ -190,6 +199,7 @@ func DefaultConfig() Config {
 		Cleanup:                DefaultCleanupPolicy,
 		DeleteRetention:        DefaultDeleteRetention,
 		MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
+		CleanerMaxKeys:         DefaultCleanerMaxKeys,
 	}
 }
 
@@ -233,6 +243,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinCompactionLag < 0 {
 		c.MinCompactionLag = 0
+	}
+	if c.CleanerMaxKeys <= 0 {
+		c.CleanerMaxKeys = d.CleanerMaxKeys
 	}
 	return c
 }

@@ -241,14 +241,19 @@
 // MinCleanableDirtyRatio, or a delete horizon the previous run saw has
 // passed (after Open, the first run always looks).
 //
-// A run first maps every key to the offset of its latest record in the
-// cleanable part, ignoring control batches and records of aborted
-// transactions (data batches of a producer from its transaction's first
-// offset up to its abort marker, per the .txnindex entries of every segment).
-// Then it filters each cleanable segment, batch by batch, in offset order:
+// A run first maps every key of the dirty segments (those past the cleaner
+// checkpoint) to the offset of its latest record there — by a 16-byte
+// SHA-256 prefix of the key, ignoring control batches and records of
+// aborted transactions (data batches of a producer from its transaction's
+// first offset up to its abort marker, per the .txnindex entries of every
+// segment). The map holds at most Config.CleanerMaxKeys keys (whole
+// segments: at least one); a run whose map fills cleans only up to the
+// segments it mapped, and the next run goes on from there. Then it filters
+// each cleanable segment, batch by batch, in offset order:
 //
-//   - a data record stays if it has a key, is not aborted, is its key's
-//     latest and is not a tombstone (null value) whose batch's delete horizon
+//   - a data record stays if it has a key, is not aborted, is not
+//     superseded (its key maps to a later offset; a key the map lacks was
+//     not written again since the previous run) and is not a tombstone (null value) whose batch's delete horizon
 //     has passed. Records without a key are dropped (a compacted log refuses
 //     them at Append with ErrInvalidRecord, as Kafka does).
 //   - a control batch (transaction marker) stays while any batch of its
@@ -272,8 +277,7 @@
 //
 // Offsets never change; gaps appear. Segments are cleaned one to one, keeping
 // their base offsets; merging small cleaned segments is not done. A segment
-// in which nothing changes is not rewritten. The key map holds every key of
-// the cleanable part in memory.
+// in which nothing changes is not rewritten.
 //
 // Swap protocol, per changed segment B (files B.log, B.index, B.timeindex and
 // B.txnindex if the old segment has one; the .txnindex entries are copied):
