@@ -1,4 +1,3 @@
-// Command tributary is the one Tributary binary: broker, mirror worker, tools.
 package main
 
 import (
