@@ -39,7 +39,7 @@ func devCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Usage: "where the brokers keep their logs (default: a temp dir, removed at exit)"},
 			&cli.StringFlag{Name: "http", Value: "127.0.0.1:0", Usage: "serve /metrics and /v1/jobs on `ADDR`"},
 			&cli.BoolFlag{Name: "demo", Usage: "produce a few records a second and print rates and lag"},
-			&cli.StringFlag{Name: "log-level", Value: "info"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (warn keeps the --demo line readable)"},
 		},
 		Action: runDev,
 	}
