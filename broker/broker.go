@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -232,7 +231,7 @@ func New(cfg Config) (*Broker, error) {
 func loadOrCreateMeta(fsys storage.FS, dir string, nodeID int32) (brokerMeta, error) {
 	path := filepath.Join(dir, "meta.json")
 	var m brokerMeta
-	data, err := readFile(fsys, path)
+	data, err := storage.ReadFile(fsys, path)
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(data, &m); err != nil || m.ClusterID == "" {
@@ -242,7 +241,7 @@ func loadOrCreateMeta(fsys storage.FS, dir string, nodeID int32) (brokerMeta, er
 	case errors.Is(err, fs.ErrNotExist):
 		m = brokerMeta{ClusterID: uuid.NewString(), NodeID: nodeID}
 		data, _ := json.MarshalIndent(m, "", "  ")
-		if err := writeFileAtomic(fsys, path, data); err != nil {
+		if err := storage.WriteFileAtomic(fsys, path, data); err != nil {
 			return m, fmt.Errorf("write %s: %w", path, err)
 		}
 		return m, nil
@@ -431,47 +430,4 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.log.Info("broker stopped")
 	return err
-}
-
-func readFile(fsys storage.FS, path string) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
-		return nil, err
-	}
-	return buf, nil
-}
-
-// writeFileAtomic replaces path with data: a temp file written and fsynced,
-// renamed over path, and the directory fsynced, so a crash leaves either the
-// old or the new content.
-func writeFileAtomic(fsys storage.FS, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(path))
 }

@@ -102,7 +102,7 @@ func (r *topicRegistry) partitionDir(name string, p int32) string {
 }
 
 func (r *topicRegistry) load(name string) error {
-	data, err := readFile(r.fsys, r.topicPath(name))
+	data, err := storage.ReadFile(r.fsys, r.topicPath(name))
 	if err != nil {
 		return fmt.Errorf("read topic %s: %w", name, err)
 	}
@@ -309,7 +309,7 @@ func (r *topicRegistry) create(name string, partitions int32, configs map[string
 // writeTopicFile persists t; r.mu held on entry.
 func (r *topicRegistry) writeTopicFile(t *topic) error {
 	data, _ := json.MarshalIndent(topicFile{ID: t.id.String(), Partitions: int32(len(t.partitions)), Configs: t.configs}, "", "  ")
-	return writeFileAtomic(r.fsys, r.topicPath(t.name), data)
+	return storage.WriteFileAtomic(r.fsys, r.topicPath(t.name), data)
 }
 
 // delete removes a topic: its file first (the commit point), then its logs.

@@ -157,7 +157,7 @@ func (l *Log) planClean() (*cleanPlan, error) {
 	if !l.cleaner.loaded {
 		l.cleaner.loaded = true
 		l.cleaner.horizon = horizonUnknown
-		if b, err := readFile(l.fsys, filepath.Join(l.dir, cleanerCheckpointName)); err == nil {
+		if b, err := ReadFile(l.fsys, filepath.Join(l.dir, cleanerCheckpointName)); err == nil {
 			if off, ok := decodeOffsetFile(b); ok {
 				l.cleaner.checkpoint = off
 			}
@@ -756,7 +756,7 @@ func (l *Log) installCleaned(out []*cleanedSegment, end, horizon int64) error {
 		}
 	}
 	if len(errs) == 0 {
-		if err := writeFileAtomic(l.fsys, filepath.Join(l.dir, cleanerCheckpointName), encodeOffsetFile(end)); err != nil {
+		if err := WriteFileAtomic(l.fsys, filepath.Join(l.dir, cleanerCheckpointName), encodeOffsetFile(end)); err != nil {
 			errs = append(errs, fmt.Errorf("write cleaner checkpoint: %w", err))
 		} else {
 			l.cleaner.checkpoint = end

@@ -49,7 +49,7 @@ func decodeEpochs(b []byte) ([]epochEntry, bool) {
 
 // persistEpochs writes the leader epoch checkpoint. l.mu held.
 func (l *Log) persistEpochs() error {
-	if err := writeFileAtomic(l.fsys, filepath.Join(l.dir, epochCheckpointName), encodeEpochs(l.epochs)); err != nil {
+	if err := WriteFileAtomic(l.fsys, filepath.Join(l.dir, epochCheckpointName), encodeEpochs(l.epochs)); err != nil {
 		return fmt.Errorf("write leader epoch checkpoint: %w", err)
 	}
 	return nil

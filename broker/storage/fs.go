@@ -101,9 +101,9 @@ func (osFS) SyncDir(dir string) error {
 	return cerr
 }
 
-// writeFileAtomic replaces path with data durably: it writes a temp file,
+// WriteFileAtomic replaces path with data durably: it writes a temp file,
 // fsyncs it, renames it over path and fsyncs the directory.
-func writeFileAtomic(fsys FS, path string, data []byte) error {
+func WriteFileAtomic(fsys FS, path string, data []byte) error {
 	tmp := path + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
 	if err != nil {
@@ -129,8 +129,8 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	return nil
 }
 
-// readFile reads a whole file.
-func readFile(fsys FS, path string) ([]byte, error) {
+// ReadFile reads a whole file of fsys.
+func ReadFile(fsys FS, path string) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err

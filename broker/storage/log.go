@@ -666,7 +666,7 @@ func (l *Log) SyncLoop(ctx context.Context, interval time.Duration) {
 
 // writeRecoveryPoint persists off as the recovery point. l.mu held.
 func (l *Log) writeRecoveryPoint(off int64) error {
-	if err := writeFileAtomic(l.fsys, filepath.Join(l.dir, recoveryPointName), encodeOffsetFile(off)); err != nil {
+	if err := WriteFileAtomic(l.fsys, filepath.Join(l.dir, recoveryPointName), encodeOffsetFile(off)); err != nil {
 		return fmt.Errorf("write recovery point: %w", err)
 	}
 	l.recoveryPoint = off
@@ -713,7 +713,7 @@ func (l *Log) Close() error {
 			errs = append(errs, err)
 		} else if err := l.writeRecoveryPoint(l.leo); err != nil {
 			errs = append(errs, err)
-		} else if err := writeFileAtomic(l.fsys, filepath.Join(l.dir, cleanShutdownName), encodeOffsetFile(active.size)); err != nil {
+		} else if err := WriteFileAtomic(l.fsys, filepath.Join(l.dir, cleanShutdownName), encodeOffsetFile(active.size)); err != nil {
 			errs = append(errs, fmt.Errorf("write clean shutdown marker: %w", err))
 		}
 	}

@@ -31,7 +31,7 @@ type ProducerIDAllocator struct {
 // reuse IDs.
 func OpenProducerIDAllocator(fsys FS, path string) (*ProducerIDAllocator, error) {
 	a := &ProducerIDAllocator{fsys: fsys, path: path}
-	b, err := readFile(fsys, path)
+	b, err := ReadFile(fsys, path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -59,7 +59,7 @@ func (a *ProducerIDAllocator) Next() (int64, error) {
 	}
 	if a.next >= a.blockEnd {
 		end := a.next + DefaultProducerIDBlockSize
-		if err := writeFileAtomic(a.fsys, a.path, encodeOffsetFile(end)); err != nil {
+		if err := WriteFileAtomic(a.fsys, a.path, encodeOffsetFile(end)); err != nil {
 			return -1, fmt.Errorf("reserve producer IDs up to %d: %w", end, err)
 		}
 		a.blockEnd = end

@@ -259,7 +259,7 @@ func decodeSnapshot(b []byte, offset, nowMs int64) (map[int64]*producerState, er
 // writeSnapshot persists the producer state as of offset. l.mu held.
 func (l *Log) writeSnapshot(offset int64) error {
 	path := filepath.Join(l.dir, fileName(offset, snapshotSuffix))
-	if err := writeFileAtomic(l.fsys, path, l.encodeSnapshot(offset)); err != nil {
+	if err := WriteFileAtomic(l.fsys, path, l.encodeSnapshot(offset)); err != nil {
 		return fmt.Errorf("write producer snapshot %d: %w", offset, err)
 	}
 	l.snapshots = insertSorted(l.snapshots, offset)

@@ -58,16 +58,16 @@ func (l *Log) recover() error {
 	// Close; a different size means the file changed since.
 	clean := false
 	cleanSize := int64(-1)
-	if b, err := readFile(l.fsys, filepath.Join(l.dir, cleanShutdownName)); err == nil {
+	if b, err := ReadFile(l.fsys, filepath.Join(l.dir, cleanShutdownName)); err == nil {
 		cleanSize, clean = decodeOffsetFile(b)
 	}
-	if b, err := readFile(l.fsys, filepath.Join(l.dir, recoveryPointName)); err == nil {
+	if b, err := ReadFile(l.fsys, filepath.Join(l.dir, recoveryPointName)); err == nil {
 		if off, ok := decodeOffsetFile(b); ok {
 			l.recoveryPoint = off
 		}
 	}
 	epochsOK := false
-	if b, err := readFile(l.fsys, filepath.Join(l.dir, epochCheckpointName)); err == nil {
+	if b, err := ReadFile(l.fsys, filepath.Join(l.dir, epochCheckpointName)); err == nil {
 		l.epochs, epochsOK = decodeEpochs(b)
 		if !epochsOK {
 			l.logger.Warn("corrupt leader epoch checkpoint, rebuilding from the log")
@@ -275,7 +275,7 @@ func (l *Log) recoverProducers() error {
 			continue
 		}
 		if !loaded {
-			b, err := readFile(l.fsys, path)
+			b, err := ReadFile(l.fsys, path)
 			var producers map[int64]*producerState
 			if err == nil {
 				producers, err = decodeSnapshot(b, off, l.now().UnixMilli())
