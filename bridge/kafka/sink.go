@@ -296,6 +296,23 @@ func (s *Sink) Write(ctx context.Context, b *mirror.Batch) error {
 // batch of small records is never refused as a whole by a topic with a low
 // limit. Changing it replaces the producer and its client. s.wmu held.
 func (s *Sink) fitBatchLimit(ctx context.Context, recs []mirror.OutRecord) error {
+	limit, err := s.batchLimit(ctx, recs)
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit == s.prodLimit {
+		return nil
+	}
+	s.discard() // the next producer is made with the new limit
+	s.prodLimit = limit
+	s.log.Info("producer batch limit follows the topics' max.message.bytes", "max_bytes", limit)
+	return nil
+}
+
+// batchLimit is the smallest max.message.bytes of the topics recs are
+// written to, at most SinkOptions.MaxBatchBytes; 0 when recs is empty (a
+// write of a checkpoint alone keeps the current limit).
+func (s *Sink) batchLimit(ctx context.Context, recs []mirror.OutRecord) (int, error) {
 	limit := s.opts.MaxBatchBytes
 	var topics []string
 	seen := make(map[string]bool)
@@ -306,24 +323,18 @@ func (s *Sink) fitBatchLimit(ctx context.Context, recs []mirror.OutRecord) error
 		}
 	}
 	if len(topics) == 0 {
-		return nil
+		return 0, nil
 	}
 	cfgs, err := s.c.topicConfigs(ctx, topics)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, t := range topics {
 		if m := cfgs[t].maxMsg; m > 0 && m < limit {
 			limit = m
 		}
 	}
-	if limit == s.prodLimit {
-		return nil
-	}
-	s.discard() // the next producer is made with the new limit
-	s.prodLimit = limit
-	s.log.Info("producer batch limit follows the topics' max.message.bytes", "max_bytes", limit)
-	return nil
+	return limit, nil
 }
 
 // activeProducer returns the current producer, starting one if needed.

@@ -92,28 +92,11 @@ func (s *Sink) txnClient(limit int) (*kgo.Client, error) {
 // is open. s.wmu held.
 func (w *txnWriter) fitBatchLimit(ctx context.Context, b *mirror.Batch) error {
 	s := w.s
-	var topics []string
-	seen := make(map[string]bool)
-	for i := range b.Records {
-		if t := b.Records[i].Topic; !seen[t] {
-			seen[t] = true
-			topics = append(topics, t)
-		}
-	}
-	if len(topics) == 0 {
-		return nil
-	}
-	cfgs, err := s.c.topicConfigs(ctx, topics)
+	limit, err := s.batchLimit(ctx, b.Records)
 	if err != nil {
 		return err
 	}
-	limit := s.opts.MaxBatchBytes
-	for _, t := range topics {
-		if m := cfgs[t].maxMsg; m > 0 && m < limit {
-			limit = m
-		}
-	}
-	if limit == w.limit {
+	if limit == 0 || limit == w.limit {
 		return nil
 	}
 	cl, err := s.txnClient(limit)
