@@ -188,20 +188,7 @@ func EncodeBatch(records []Record, producerID int64, producerEpoch int16, baseSe
 	b := make([]byte, BatchHeaderSize, BatchHeaderSize+len(records)*32)
 	var body []byte
 	for i, r := range records {
-		body = body[:0]
-		body = append(body, 0) // record attributes
-		body = binary.AppendVarint(body, r.Timestamp-firstTS)
-		body = binary.AppendVarint(body, int64(i))
-		body = appendVarBytes(body, r.Key)
-		body = appendVarBytes(body, r.Value)
-		body = binary.AppendVarint(body, int64(len(r.Headers)))
-		for _, h := range r.Headers {
-			body = binary.AppendVarint(body, int64(len(h.Key)))
-			body = append(body, h.Key...)
-			body = appendVarBytes(body, h.Value)
-		}
-		b = binary.AppendVarint(b, int64(len(body)))
-		b = append(b, body...)
+		b, body = appendRecord(b, body, &r, r.Timestamp-firstTS, int64(i))
 	}
 	binary.BigEndian.PutUint64(b[offBaseOffset:], 0)
 	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-batchLengthOverhead))
@@ -217,6 +204,26 @@ func EncodeBatch(records []Record, producerID int64, producerEpoch int16, baseSe
 	binary.BigEndian.PutUint32(b[offNumRecords:], uint32(len(records)))
 	binary.BigEndian.PutUint32(b[offCRC:], batchCRC(b))
 	return b
+}
+
+// appendRecord appends r to dst in the v2 record format, with its
+// timestamp and offset as deltas from the batch's, and returns dst and
+// scratch (a buffer reused across calls for the record's body).
+func appendRecord(dst, scratch []byte, r *Record, tsDelta, offsetDelta int64) ([]byte, []byte) {
+	body := scratch[:0]
+	body = append(body, 0) // record attributes
+	body = binary.AppendVarint(body, tsDelta)
+	body = binary.AppendVarint(body, offsetDelta)
+	body = appendVarBytes(body, r.Key)
+	body = appendVarBytes(body, r.Value)
+	body = binary.AppendVarint(body, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		body = binary.AppendVarint(body, int64(len(h.Key)))
+		body = append(body, h.Key...)
+		body = appendVarBytes(body, h.Value)
+	}
+	dst = binary.AppendVarint(dst, int64(len(body)))
+	return append(dst, body...), body
 }
 
 func appendVarBytes(b, v []byte) []byte {

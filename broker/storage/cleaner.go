@@ -552,21 +552,8 @@ func (c *cleaning) reencode(h *BatchHeader, batch []byte, recs []Record, horizon
 	}
 	var body []byte
 	var rec []byte
-	for _, r := range recs {
-		rec = rec[:0]
-		rec = append(rec, 0) // record attributes
-		rec = binary.AppendVarint(rec, r.Timestamp-base)
-		rec = binary.AppendVarint(rec, r.Offset-h.BaseOffset)
-		rec = appendVarBytes(rec, r.Key)
-		rec = appendVarBytes(rec, r.Value)
-		rec = binary.AppendVarint(rec, int64(len(r.Headers)))
-		for _, hd := range r.Headers {
-			rec = binary.AppendVarint(rec, int64(len(hd.Key)))
-			rec = append(rec, hd.Key...)
-			rec = appendVarBytes(rec, hd.Value)
-		}
-		body = binary.AppendVarint(body, int64(len(rec)))
-		body = append(body, rec...)
+	for i := range recs {
+		body, rec = appendRecord(body, rec, &recs[i], recs[i].Timestamp-base, recs[i].Offset-h.BaseOffset)
 	}
 	body, err := compressBody(h.Compression(), body)
 	if err != nil {
