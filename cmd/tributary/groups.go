@@ -18,7 +18,6 @@ import (
 	kafkabridge "github.com/tributary/tributary/bridge/kafka"
 	"github.com/tributary/tributary/cmd/tributary/internal/runner"
 	"github.com/tributary/tributary/mirror"
-	"github.com/tributary/tributary/mirror/config"
 )
 
 func groupsCommand() *cli.Command {
@@ -70,7 +69,8 @@ func groupsTranslate(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
 	defer cancel()
-	ts, err := translateGroup(ctx, f, spec, target, c.String("group"))
+	ep := &runner.Endpoints{Clusters: f.Clusters, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ts, err := translateGroup(ctx, ep, spec, target, c.String("group"))
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func groupsTranslate(c *cli.Context) error {
 	if !c.Bool("write") {
 		return nil
 	}
-	if err := commitTranslated(ctx, f, target, c.String("group"), ts); err != nil {
+	if err := commitTranslated(ctx, ep, target, c.String("group"), ts); err != nil {
 		return err
 	}
 	fmt.Printf("committed %d offset(s) for group %s on %s\n", len(ts), c.String("group"), target)
@@ -103,11 +103,10 @@ func kgoClient(ctx context.Context, ep *runner.Endpoints, name string) (*kgo.Cli
 // translateGroup translates group's committed offsets on each source of
 // the job into offsets on target, using only committed checkpoints and the
 // mirrored records' provenance.
-func translateGroup(ctx context.Context, f *config.File, spec mirror.JobSpec, target, group string) ([]translation, error) {
+func translateGroup(ctx context.Context, ep *runner.Endpoints, spec mirror.JobSpec, target, group string) ([]translation, error) {
 	if spec.Partitioning != mirror.PartitionPreserve {
 		return nil, errors.New("offset translation needs partitioning: preserve (each source partition maps to one target partition)")
 	}
-	ep := &runner.Endpoints{Clusters: f.Clusters, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	tcfg, err := ep.KafkaConfig(ctx, target)
 	if err != nil {
 		return nil, err
@@ -275,8 +274,7 @@ func findTargetOffset(ctx context.Context, cl *kgo.Client, connect []kgo.Opt, tp
 
 // commitTranslated commits the translated offsets for group on the target,
 // refusing while the group has active members there.
-func commitTranslated(ctx context.Context, f *config.File, target, group string, ts []translation) error {
-	ep := &runner.Endpoints{Clusters: f.Clusters, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+func commitTranslated(ctx context.Context, ep *runner.Endpoints, target, group string, ts []translation) error {
 	client, err := kgoClient(ctx, ep, target)
 	if err != nil {
 		return err
